@@ -1,0 +1,1 @@
+"""The ``lmf-gs`` command-line interface."""

@@ -1,0 +1,1 @@
+"""UDOS evaluation (official protocol) of soft segmentation maps."""
