@@ -53,9 +53,85 @@ class EvalConfig(Section):
     split: Literal["within_action", "outside_action", "outside_action_easy"] = "within_action"
 
 
+class RenderConfig(Section):
+    """Rasteriser backend: "auto" = gsplat on CUDA, else the pure-PyTorch one."""
+
+    backend: Literal["auto", "torch", "gsplat"] = "auto"
+    device: str = "auto"  # "auto" = cuda when available, else cpu
+
+
+class ModelConfig(Section):
+    """Layered Gaussians: static (world), semi-static (world), dynamic (camera frame)."""
+
+    sh_degree: int = 3  # static colour; non-static sets use degree 0 + a time-varying offset
+    n_static: int = 30_000  # initial counts (static/semi-static from the EPIC points)
+    n_semistatic: int = 10_000
+    n_dynamic: int = 10_000
+    init_opacity: float = 0.1
+    init_opacity_nonstatic: float = 0.05
+    # dynamic set: a camera-frame frustum volume, depth as a fraction of the median point depth
+    dynamic_depth: tuple[float, float] = (0.1, 0.6)
+    time_freqs: int = 10  # Fourier time basis phi(t): 1 + 2 * time_freqs features (NeuralDiff 21)
+    latent_dim: int = 17  # z_t = phi(t) W (NeuralDiff D = 17)
+    feature_dim: int = 16  # per-Gaussian feature fed to the deformation networks
+    hidden: int = 64
+    semistatic_motion: bool = False  # let semi-static Gaussians also move (else opacity/colour)
+    beta_min: float = 0.03
+    beta_init: float = 0.1
+
+
+class TrainConfig(Section):
+    iters: int = 30_000
+    seed: int = 0
+    holdout_every: int = 10  # every k-th registered frame (not in the UDOS split) is held out
+    lr_means: float = 1.6e-4  # times the scene scale, decayed x0.01 over training
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_colors: float = 2.5e-3
+    lr_betas: float = 5e-3
+    lr_features: float = 5e-3
+    lr_networks: float = 1e-3  # deformation MLPs and time latents, cosine-decayed
+    sparsity: float = 0.01  # weight of mean non-static layer mask (NeuralDiff's density term)
+    densify_from: int = 500
+    densify_until: int = 15_000
+    densify_every: int = 100
+    reset_opacity_every: int = 3_000
+    grad_threshold: float = 2e-4  # mean 2D-mean gradient norm (pixels, gsplat's scaling)
+    split_scale: float = 0.01  # split (not clone) Gaussians larger than this x scene scale
+    prune_opacity: float = 0.005
+    max_gaussians: int = 400_000
+    checkpoint_every: int = 2_000
+    log_every: int = 50
+
+
+class FusionConfig(Section):
+    """Layered Motion Fusion weights (paper: 1.1 and 1.0) and the NMF binarisation threshold."""
+
+    lambda_pmf: float = 1.1
+    lambda_nmf: float = 1.0
+    threshold: float = 0.5
+
+
+class RefineConfig(Section):
+    """Test-time refinement (TR): only the semi-static and dynamic sets are optimised."""
+
+    iters_per_frame: int = 100  # optimisation steps per frame of T_N (test frames + neighbours)
+    min_iters: int = 200
+    lr_scale: float = 1.0  # multiplies the training learning rates
+    densify: bool = False  # grow/prune the non-static sets during refinement
+    neighbors: int = 0  # N of Eq. 16-17 (paper: N = 0 is best)
+    fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
+
+
 class Config(Section):
     data: DataConfig = DataConfig()
     eval: EvalConfig = EvalConfig()
+    render: RenderConfig = RenderConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    fusion: FusionConfig = FusionConfig()
+    refine: RefineConfig = RefineConfig()
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:

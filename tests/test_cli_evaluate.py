@@ -49,7 +49,7 @@ def test_evaluate_mg_matches_independent_protocol(tmp_path):
         assert doc["map"][motion] == pytest.approx(independent_map(t.root, t.vid, motion), abs=1e-4)
         assert doc["frames"][motion]["scored"] == len(t.test_frames)
         assert set(doc["per_frame"][motion]) == set(t.test_frames)
-    assert (out / t.vid / "mg" / "config.yaml").exists()
+    assert (out / t.vid / "mg" / "eval_config.yaml").exists()
     assert "mAP Dyn" in res.output
 
 

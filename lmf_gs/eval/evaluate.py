@@ -69,14 +69,37 @@ def evaluate_scene(
     )
 
 
-def write_metrics(result: VideoResult, out_dir: Path, cfg: Config, console: Console) -> Path:
-    """Write ``metrics.json`` and the resolved ``config.yaml`` into ``out_dir``."""
+def trained_predictor(
+    run_dir: Path, vid: str, cfg: Config
+) -> tuple[Callable[[ScenePaths], Predictor], dict]:
+    """Predictor of a trained run's layer masks, and its held-out PSNR for metrics.json."""
+    from lmf_gs.data.scene import Scene
+    from lmf_gs.eval.layered_eval import model_predictor
+    from lmf_gs.runs import load_model, resolve_device
+    from lmf_gs.train.trainer import heldout_psnr
+    from lmf_gs.train.views import Cameras
+
+    device = resolve_device(cfg)
+    model, _, ckpt = load_model(run_dir, device)
+    scene = Scene(vid, cfg.data)
+    cams = Cameras.of(scene, device)
+    held = [scene.index(f) for f in ckpt.get("heldout_frames", [])]
+    psnr = heldout_psnr(model, scene, cams, held, cfg.render.backend)
+    extra = {"psnr_heldout": None if math.isnan(psnr) else psnr, "heldout_frames": len(held),
+             "checkpoint_step": ckpt["step"]}
+    return (lambda paths: model_predictor(model, scene, cams, cfg.render.backend)), extra
+
+
+def write_metrics(
+    result: VideoResult, out_dir: Path, cfg: Config, console: Console, extra: dict | None = None
+) -> Path:
+    """Write ``metrics.json`` (plus ``extra`` fields) and the resolved ``eval_config.yaml``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
     if path.exists():
         console.print(f"[yellow]replacing earlier {path}[/yellow]")
-    path.write_text(json.dumps(result.to_json(), indent=1))
-    save_config(cfg, out_dir / "config.yaml")
+    path.write_text(json.dumps({**result.to_json(), **(extra or {})}, indent=1))
+    save_config(cfg, out_dir / "eval_config.yaml")
     return path
 
 

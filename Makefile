@@ -1,0 +1,40 @@
+# lmf-gs: `make demo` (set-up + the main job on a synthetic scene), `make test` (set-up + tests).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ROOT := data/demo
+DEMO_VID := SYN_DEMO
+
+.PHONY: setup test demo lint bench clean
+
+setup: $(STAMP)
+
+# torch first and pinned (the local CPU build); an unpinned torch would pull GBs of CUDA packages
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -c "import open3d" 2>/dev/null || { \
+	  echo "open3d needs Debian's libusb-1.0-0: installing it"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null; }
+	$(PY) -c "import open3d, torch, gsplat; print('set-up ok: torch', torch.__version__)"
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+demo: setup
+	$(VENV)/bin/lmf-gs synth $(DEMO_ROOT) --vid $(DEMO_VID) --frames 120 --seed 0
+	$(VENV)/bin/lmf-gs evaluate --scene $(DEMO_VID) --method mg --data-root $(DEMO_ROOT) --out runs/demo
+
+bench: setup
+	$(PY) benchmarks/bench_render.py
+
+clean:
+	rm -rf $(VENV) runs/demo $(DEMO_ROOT)

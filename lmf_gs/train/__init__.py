@@ -1,0 +1,1 @@
+"""Training of the layered Gaussian model (`lmf-gs train`)."""

@@ -1,0 +1,237 @@
+"""The optimisation loop shared by training and test-time refinement."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
+
+from lmf_gs.config import Config, TrainConfig
+from lmf_gs.data.scene import Scene
+from lmf_gs.model.layered import LAYERS, NON_STATIC, LayeredGaussians
+from lmf_gs.runs import CHECKPOINT
+from lmf_gs.train.densify import SetDensifier
+from lmf_gs.train.losses import LossTerm, psnr, total_loss
+from lmf_gs.train.views import Cameras, make_batch
+
+SET_LR = {  # param name -> TrainConfig attribute
+    "means": "lr_means", "scales": "lr_scales", "quats": "lr_quats",
+    "opacities": "lr_opacities", "sh0": "lr_colors", "shN": "lr_colors",
+    "features": "lr_features", "betas": "lr_betas",
+}
+
+
+def set_optimizers(
+    params: nn.ParameterDict, cfg: TrainConfig, scene_scale: float
+) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per parameter tensor (the layout gsplat's strategy ops edit)."""
+    opts = {}
+    for name, p in params.items():
+        lr = getattr(cfg, SET_LR[name])
+        if name == "means":
+            lr *= scene_scale
+        elif name == "shN":
+            lr /= 20.0
+        opts[name] = torch.optim.Adam([{"params": [p], "lr": lr, "name": name}], eps=1e-15)
+    return opts
+
+
+class FrameSampler:
+    """Cycles through shuffled permutations of the training frames (resumable)."""
+
+    def __init__(self, frames: list[int], seed: int):
+        self.frames = list(frames)
+        self.rng = np.random.default_rng(seed)
+        self.order: list[int] = []
+
+    def next(self) -> int:
+        if not self.order:
+            self.order = [self.frames[i] for i in self.rng.permutation(len(self.frames))]
+        return self.order.pop()
+
+    def state(self) -> dict:
+        return {"order": self.order, "rng": self.rng.bit_generator.state}
+
+    def load(self, state: dict) -> None:
+        self.order = list(state["order"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+class Optimisation:
+    """Optimises some sets (and their time/deformation networks) of a model on some frames.
+
+    Training optimises everything; refinement passes ``layers=("semistatic", "dynamic")`` and
+    the static set stays untouched (not even handed to an optimiser).
+    """
+
+    def __init__(
+        self,
+        model: LayeredGaussians,
+        scene: Scene,
+        cams: Cameras,
+        cfg: Config,
+        terms: dict[str, LossTerm],
+        frames: list[int],
+        layers: tuple[str, ...] = LAYERS,
+        densify: bool = True,
+        train_cfg: TrainConfig | None = None,
+    ):
+        self.model, self.scene, self.cams, self.cfg = model, scene, cams, cfg
+        self.tcfg = train_cfg or cfg.train
+        self.terms, self.layers, self.densify = terms, layers, densify
+        self.scale = float(model.scene_scale)
+        self.sampler = FrameSampler(frames, self.tcfg.seed)
+        self.needs_motion = any(k in terms for k in ("pmf", "nmf"))
+        self.set_opts = {n: set_optimizers(model.sets[n], self.tcfg, self.scale) for n in layers}
+        nets = [p for n in layers if n in NON_STATIC
+                for p in [*model.time[n].parameters(), *model.deform[n].parameters()]]
+        self.net_opt = torch.optim.Adam(nets, lr=self.tcfg.lr_networks) if nets else None
+        self.densifiers = {
+            n: SetDensifier(self.tcfg, self.scale, reset_opacity=(n == "static")) for n in layers
+        }
+        self.step = 0
+
+    # -- one iteration ------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        frac = self.step / max(self.tcfg.iters, 1)
+        for n in self.layers:
+            for g in self.set_opts[n]["means"].param_groups:
+                g["lr"] = self.tcfg.lr_means * self.scale * 0.01**frac
+        if self.net_opt is not None:
+            for g in self.net_opt.param_groups:
+                g["lr"] = self.tcfg.lr_networks * 0.1**frac
+
+    def _max_opacity(self, layer: str) -> Callable[[], torch.Tensor]:
+        """Opacity used for pruning: static base opacity, non-static max over 16 times."""
+
+        def fn() -> torch.Tensor:
+            p = self.model.sets[layer]
+            if layer == "static":
+                return torch.sigmoid(p["opacities"])
+            t = torch.linspace(-1, 1, 16, device=p["means"].device)
+            d = self.model.deform[layer](self.model.time[layer](t), p["features"])
+            return torch.sigmoid(p["opacities"][None] + d["opacity"][..., 0]).max(0).values
+
+        return fn
+
+    def iteration(self) -> dict[str, float]:
+        """One optimisation step on one sampled frame."""
+        self._schedule()
+        idx = self.sampler.next()
+        batch = make_batch(self.scene, self.cams, [idx], motion=self.needs_motion)
+        render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
+                                   self.cams.height, self.cfg.render.backend)
+        loss, logs = total_loss(self.terms, render, batch)
+        for opts in self.set_opts.values():
+            for o in opts.values():
+                o.zero_grad(set_to_none=True)
+        if self.net_opt is not None:
+            self.net_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for n in self.layers:
+            sl = render.set_slice(n)
+            if self.densify and render.means2d.grad is not None:
+                self.densifiers[n].accumulate(render.means2d.grad[:, sl], render.radii[:, sl],
+                                              self.cams.width, self.cams.height)
+            for o in self.set_opts[n].values():
+                o.step()
+        if self.net_opt is not None:
+            self.net_opt.step()
+        self.step += 1
+        if self.densify:
+            for n in self.layers:
+                self.densifiers[n].step(self.step, self.model.sets[n], self.set_opts[n],
+                                        self._max_opacity(n))
+        logs["loss"] = float(loss)
+        logs["psnr"] = psnr(render.rgb.detach(), batch.image)
+        return logs
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "set_opts": {n: {k: o.state_dict() for k, o in opts.items()}
+                         for n, opts in self.set_opts.items()},
+            "net_opt": None if self.net_opt is None else self.net_opt.state_dict(),
+            "densify": {n: d.state for n, d in self.densifiers.items()},
+            "sampler": self.sampler.state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore optimisers/schedules (the model must already hold ``state["model"]``)."""
+        self.step = state["step"]
+        for n, opts in self.set_opts.items():
+            for k, o in opts.items():
+                o.load_state_dict(state["set_opts"][n][k])
+        if self.net_opt is not None:
+            self.net_opt.load_state_dict(state["net_opt"])
+        for n, d in self.densifiers.items():
+            d.state = state["densify"][n]
+        self.sampler.load(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(
+        self, iters: int, run_dir: Path | None, save: Callable[[dict], None] | None = None,
+        description: str = "train",
+    ) -> list[dict]:
+        """Iterate up to ``iters`` with a progress bar, logging to ``run_dir/train_log.jsonl``
+        and calling ``save(state)`` every ``checkpoint_every`` steps and at the end."""
+        log_path = None if run_dir is None else run_dir / "train_log.jsonl"
+        history: list[dict] = []
+        start = time.perf_counter()
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task(description, total=iters, completed=self.step, info="")
+            while self.step < iters:
+                logs = self.iteration()
+                if self.step % self.tcfg.log_every == 0 or self.step == iters:
+                    counts = self.model.num_gaussians()
+                    entry = {"step": self.step, **logs, "gaussians": counts,
+                             "seconds": time.perf_counter() - start}
+                    history.append(entry)
+                    if log_path is not None:
+                        with log_path.open("a") as f:
+                            f.write(json.dumps(entry) + "\n")
+                    info = (f"loss {logs['loss']:.3f} psnr {logs['psnr']:.1f} "
+                            + " ".join(f"{k[:2]}:{v}" for k, v in counts.items()))
+                    bar.update(task, info=info)
+                bar.update(task, completed=self.step)
+                if save is not None and (self.step % self.tcfg.checkpoint_every == 0
+                                         or self.step == iters):
+                    save(self.state_dict())
+        return history
+
+
+def save_checkpoint(run_dir: Path, state: dict, cfg: Config, extra: dict | None = None) -> None:
+    """Atomically write ``run_dir/ckpt.pt`` with the training state and the config."""
+    tmp = run_dir / (CHECKPOINT + ".tmp")
+    torch.save({**state, "config": cfg.model_dump(mode="json"), **(extra or {})}, tmp)
+    tmp.replace(run_dir / CHECKPOINT)
+
+
+@torch.no_grad()
+def heldout_psnr(
+    model: LayeredGaussians, scene: Scene, cams: Cameras, frames: list[int], backend: str
+) -> float:
+    """Mean PSNR over ``frames`` (NaN without any)."""
+    values = []
+    for i in frames:
+        batch = make_batch(scene, cams, [i])
+        r = model.render(batch.t, batch.w2c, batch.K, cams.width, cams.height, backend)
+        values.append(psnr(r.rgb, batch.image))
+    return float(np.mean(values)) if values else math.nan
