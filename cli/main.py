@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from cli.options import ConfigName, DataRoot, Out, Overrides, Scenes, make_config
+from lmf_gs.config import Config
 from lmf_gs.errors import LmfError
 
 app = typer.Typer(
@@ -21,6 +22,19 @@ app = typer.Typer(
 console = Console()
 
 METHODS = ("mg", "gs")
+
+
+def run_config(
+    run_dir: Path, config: str | None, overrides: list[str] | None, data_root: Path
+) -> Config:
+    """The config a trained run was made with (its config.yaml), unless ``--config`` names
+    another, with this call's overrides on top."""
+    from lmf_gs.runs import load_checkpoint
+
+    base = config if config is not None else run_dir / "config.yaml"
+    if config is None and not (run_dir / "config.yaml").is_file():
+        load_checkpoint(run_dir)  # one-line error: no trained run here
+    return make_config(base, overrides, data_root)
 
 
 def default_config() -> str:
@@ -42,9 +56,8 @@ def synth(
     tar: Annotated[bool, typer.Option(help="Write frames as an EK100-style tar.")] = False,
 ) -> None:
     """Generate a synthetic egocentric kitchen video and score its 2D motion masks (MG row)."""
-    from lmf_gs.data.synthetic import generate_scene
-
     from lmf_gs.config import load_config
+    from lmf_gs.data.synthetic import generate_scene
     from lmf_gs.eval.evaluate import evaluate_scene, mg_predictor, results_table
 
     with console.status(f"rendering {vid} ({frames} frames, {width}x{height})"):
@@ -69,13 +82,12 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run.")] = False,
 ) -> None:
     """Train the layered Gaussian model of a video into OUT/VID/gs (config, checkpoint, logs)."""
-    from lmf_gs.config import load_config
     from lmf_gs.runs import prepare_run_dir
     from lmf_gs.train.run import train_scene
 
     run_dir = prepare_run_dir(out / scene / "gs", resume=resume, overwrite=overwrite)
     if resume:  # the run's own config, with this call's overrides on top
-        cfg = load_config(run_dir / "config.yaml", [*(set_ or []), f"data.root={data_root}"])
+        cfg = run_config(run_dir, None, set_, data_root)
     else:
         cfg = make_config(config or default_config(), set_, data_root)
     summary = train_scene(scene, cfg, run_dir, resume=resume, console=console)
@@ -84,6 +96,41 @@ def train(
         f"held-out PSNR {summary['psnr_heldout']:.2f} dB, gaussians {summary['gaussians']} "
         f"-> {run_dir}"
     )
+
+
+@app.command()
+def refine(
+    scene: Annotated[str, typer.Option("--scene", "-s", help="Video id.")],
+    data_root: DataRoot = Path("data"),
+    out: Out = Path("runs"),
+    config: ConfigName = None,
+    set_: Overrides = None,
+    frames: Annotated[str | None, typer.Option(
+        help="Frames to analyse: comma list of names/numbers or a file; default: UDOS split.",
+    )] = None,
+    neighbors: Annotated[int | None, typer.Option(
+        help="Also refine on N neighbouring registered frames each side (paper Eq. 16-17).",
+    )] = None,
+    fusion: Annotated[str | None, typer.Option(help="none, pmf, nmf or lmf (default lmf).")] = None,
+) -> None:
+    """Test-time refinement of a trained run (static set frozen) with layered motion fusion;
+    writes masks and metrics.json to OUT/VID/gs/refine-FUSION-nN/ (never overwriting)."""
+    from lmf_gs.eval.evaluate import results_table
+    from lmf_gs.refine.refine import refine_run
+
+    overrides = [*(set_ or [])]
+    if neighbors is not None:
+        overrides.append(f"refine.neighbors={neighbors}")
+    if fusion is not None:
+        overrides.append(f"refine.fusion={fusion}")
+    train_dir = out / scene / "gs"
+    cfg = run_config(train_dir, config, overrides, data_root)
+    res = refine_run(scene, cfg, train_dir, frames, cfg.refine.fusion, cfg.refine.neighbors,
+                     console=console)
+    console.print(f"refined {len(res.frames)} frames in {res.seconds:.1f} s "
+                  f"({res.seconds_per_frame:.2f} s per frame) -> {res.run_dir}")
+    if res.metrics.frame_count:
+        console.print(results_table([res.metrics], f"UDOS mAP, {res.run_dir.name}"))
 
 
 @app.command()
@@ -113,11 +160,12 @@ def evaluate(
     cfg = make_config(config, set_, data_root)
     results = []
     for vid in expand_scenes(scene, cfg.data):
-        make_predictor, extra = mg_predictor, {}
+        vcfg, make_predictor, extra = cfg, mg_predictor, {}
         if method == "gs":
-            make_predictor, extra = trained_predictor(out / vid / "gs", vid, cfg)
-        result = evaluate_scene(vid, method, cfg, make_predictor)
-        path = write_metrics(result, out / vid / method, cfg, console, extra)
+            vcfg = run_config(out / vid / "gs", config, set_, data_root)
+            make_predictor, extra = trained_predictor(out / vid / "gs", vid, vcfg)
+        result = evaluate_scene(vid, method, vcfg, make_predictor)
+        path = write_metrics(result, out / vid / method, vcfg, console, extra)
         console.print(f"{vid}: wrote {path}")
         results.append(result)
     console.print(results_table(results, f"UDOS mAP ({cfg.eval.split})"))

@@ -27,6 +27,8 @@ Scenes = Annotated[
 ]
 
 
-def make_config(config: str | None, overrides: list[str] | None, data_root: Path) -> Config:
+def make_config(
+    config: str | Path | None, overrides: list[str] | None, data_root: Path
+) -> Config:
     """Config from file + ``--set`` overrides, with ``--data-root`` applied last."""
     return load_config(config, [*(overrides or []), f"data.root={data_root}"])

@@ -78,6 +78,9 @@ class ModelConfig(Section):
     semistatic_motion: bool = False  # let semi-static Gaussians also move (else opacity/colour)
     beta_min: float = 0.03
     beta_init: float = 0.1
+    # NeuralDiff's code gives only the semi-static and dynamic layers an uncertainty: a pixel
+    # can be discounted only by putting (penalised) non-static content on it
+    static_uncertainty: bool = False
 
 
 class TrainConfig(Section):
@@ -93,14 +96,19 @@ class TrainConfig(Section):
     lr_features: float = 5e-3
     lr_networks: float = 1e-3  # deformation MLPs and time latents, cosine-decayed
     sparsity: float = 0.01  # weight of mean non-static layer mask (NeuralDiff's density term)
+    static_warmup: int = 0  # first iterations render the static set only
     densify_from: int = 500
     densify_until: int = 15_000
     densify_every: int = 100
     reset_opacity_every: int = 3_000
-    grad_threshold: float = 2e-4  # mean 2D-mean gradient norm (pixels, gsplat's scaling)
+    grad_threshold: float = 2e-4  # mean 2D-mean gradient norm (NDC-scaled, as gsplat)
+    # the uncertainty-weighted loss scales gradients by 1/B^2, so a fixed threshold alone grows
+    # everything: at most this fraction of a set (highest gradients first) grows per step
+    grow_fraction: float = 0.05
     split_scale: float = 0.01  # split (not clone) Gaussians larger than this x scene scale
     prune_opacity: float = 0.005
-    max_gaussians: int = 400_000
+    max_gaussians: dict[str, int] = {"static": 400_000, "semistatic": 100_000,
+                                     "dynamic": 100_000}
     checkpoint_every: int = 2_000
     log_every: int = 50
 

@@ -1,44 +1,63 @@
 """PMF and NMF (paper Eq. 11-12) as loss terms over rendered layer masks.
 
-Frames of a batch without a 2D motion mask contribute no fusion loss.
+Frames of a batch without a 2D motion mask contribute no fusion loss. Each term moves only the
+layers it is about: PMF never moves the static set, NMF never moves the dynamic set (their masks
+are re-rendered with those sets detached when they are being optimised, see `RenderContext`).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from lmf_gs.config import FusionConfig
-from lmf_gs.model.layered import LAYERS, LayeredRender
-from lmf_gs.train.losses import Batch, LossTerm
+from lmf_gs.model.layered import LAYERS
+from lmf_gs.train.losses import Crop, LossTerm, RenderContext
 
 FUSION_MODES = ("none", "pmf", "nmf", "lmf")
 SS, DY = LAYERS.index("semistatic"), LAYERS.index("dynamic")
 
 
+def _zero(ctx: RenderContext) -> Tensor:
+    return ctx.render.masks.sum() * 0.0
+
+
 def pmf_loss(weight: float) -> LossTerm:
     """Positive motion fusion: ``weight`` x mean over pixels of (M_dy - M)^2."""
 
-    def term(render: LayeredRender, batch: Batch) -> Tensor:
-        dyn = render.masks[..., DY]
-        has = batch.has_motion
-        if batch.motion is None or not bool(has.any()):
-            return dyn.sum() * 0.0
-        return weight * (dyn[has] - batch.motion[has]).square().mean()
+    def term(ctx: RenderContext) -> Tensor:
+        b = ctx.batch
+        if b.motion is None or not bool(b.has_motion.any()):
+            return _zero(ctx)
+        dyn = ctx.masks_isolated(("static",))[..., DY]
+        return weight * (dyn[b.has_motion] - b.motion[b.has_motion]).square().mean()
 
     return term
 
 
-def nmf_loss(weight: float, threshold: float) -> LossTerm:
-    """Negative motion fusion: ``weight`` x mean of M_ss^2 over pixels where M > threshold."""
+def _bbox(mask: Tensor) -> Crop:
+    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels of ``mask [C, H, W]``."""
+    ys = torch.nonzero(mask.any(dim=(0, 2)))[:, 0]
+    xs = torch.nonzero(mask.any(dim=(0, 1)))[:, 0]
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
-    def term(render: LayeredRender, batch: Batch) -> Tensor:
-        ss = render.masks[..., SS]
-        if batch.motion is None:
-            return ss.sum() * 0.0
-        moving = (batch.motion > threshold) & batch.has_motion[:, None, None]
+
+def nmf_loss(weight: float, threshold: float) -> LossTerm:
+    """Negative motion fusion: ``weight`` x mean of M_ss^2 over pixels where M > threshold.
+
+    Only the bounding box of those pixels is rendered for it.
+    """
+
+    def term(ctx: RenderContext) -> Tensor:
+        b = ctx.batch
+        if b.motion is None:
+            return _zero(ctx)
+        moving = (b.motion > threshold) & b.has_motion[:, None, None]
         if not bool(moving.any()):
-            return ss.sum() * 0.0
-        return weight * ss[moving].square().mean()
+            return _zero(ctx)
+        x0, y0, x1, y1 = crop = _bbox(moving)
+        ss = ctx.masks_isolated(("dynamic",), crop)[..., SS]
+        return weight * ss[moving[:, y0:y1, x0:x1]].square().mean()
 
     return term
 

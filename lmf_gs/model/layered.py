@@ -93,7 +93,8 @@ class LayeredGaussians(nn.Module):
         dy_rgb = rng.uniform(0.3, 0.7, size=(cfg.n_dynamic, 3))
         sets = {
             "static": init_gaussians(static_xyz, static_rgb, cfg.init_opacity, cfg.sh_degree,
-                                     beta_init=cfg.beta_init, seed=seed),
+                                     beta_init=cfg.beta_init if cfg.static_uncertainty else None,
+                                     seed=seed),
             "semistatic": init_gaussians(ss_xyz, ss_rgb, cfg.init_opacity_nonstatic, 0,
                                          cfg.feature_dim, cfg.beta_init, seed + 1),
             "dynamic": init_gaussians(dy_xyz, dy_rgb, cfg.init_opacity_nonstatic, 0,
@@ -120,26 +121,35 @@ class LayeredGaussians(nn.Module):
     # -- per-frame Gaussians ------------------------------------------------------------------
 
     def gaussians(
-        self, t: Tensor, c2w: Tensor, cam_centers: Tensor
+        self, t: Tensor, c2w: Tensor, layers: tuple[str, ...] = LAYERS,
+        detach: tuple[str, ...] = (),
     ) -> tuple[dict[str, Tensor], dict[str, int]]:
-        """All sets at times ``t [C]`` for cameras ``c2w [C, 4, 4]``, concatenated in LAYERS order.
+        """The ``layers`` at times ``t [C]`` for cameras ``c2w [C, 4, 4]``, concatenated in
+        LAYERS order; the sets in ``detach`` pass no gradient back.
 
         Returns per-camera tensors ``means/quats/scales [C, N, .]``, ``opacities [C, N]``,
-        ``colors [C, N, 7]``, and the per-set counts.
+        ``colors [C, N, 7]``, and the per-set counts (0 for a layer left out).
         """
         C = t.shape[0]
-        parts = [self._static(cam_centers), self._semistatic(t), self._dynamic(t, c2w)]
-        sizes = {n: p["means"].shape[1] for n, p in zip(LAYERS, parts, strict=True)}
+        make = {"static": lambda: self._static(c2w[:, :3, 3]),
+                "semistatic": lambda: self._semistatic(t),
+                "dynamic": lambda: self._dynamic(t, c2w)}
+        parts = [make[n]() for n in LAYERS if n in layers]
+        parts = [{k: v.detach() for k, v in p.items()} if n in detach else p
+                 for n, p in zip([n for n in LAYERS if n in layers], parts, strict=True)]
+        sizes = {n: (self.num_gaussians()[n] if n in layers else 0) for n in LAYERS}
         cat = {k: torch.cat([p[k].expand(C, *p[k].shape[1:]) for p in parts], dim=1)
                for k in parts[0]}
         return cat, sizes
 
-    def _channels(self, rgb: Tensor, layer: str, betas: Tensor) -> Tensor:
-        """``rgb [C, N, 3]`` + one-hot + beta -> ``[C, N, 7]``."""
+    def _channels(self, rgb: Tensor, layer: str, betas: Tensor | None) -> Tensor:
+        """``rgb [C, N, 3]`` + one-hot + beta (0 without ``betas``) -> ``[C, N, 7]``."""
         C, N = rgb.shape[:2]
-        onehot = torch.zeros(C, N, 3, dtype=rgb.dtype, device=rgb.device)
-        onehot[..., LAYERS.index(layer)] = 1.0
-        return torch.cat([rgb, onehot, F.softplus(betas).expand(C, N)[..., None]], dim=-1)
+        extra = torch.zeros(C, N, 4, dtype=rgb.dtype, device=rgb.device)
+        extra[..., LAYERS.index(layer)] = 1.0
+        if betas is not None:
+            extra[..., 3] = F.softplus(betas)
+        return torch.cat([rgb, extra], dim=-1)
 
     def _base(self, layer: str) -> dict[str, Tensor]:
         p = self.sets[layer]
@@ -156,7 +166,7 @@ class LayeredGaussians(nn.Module):
         dirs = p["means"][None] - cam_centers[:, None, :]
         rgb = sh_to_rgb(coeffs[None], dirs, self.cfg.sh_degree)
         out["opacities"] = torch.sigmoid(p["opacities"])[None]
-        out["colors"] = self._channels(rgb, "static", p["betas"][None])
+        out["colors"] = self._channels(rgb, "static", p["betas"][None] if "betas" in p else None)
         return out
 
     def _deformed(self, layer: str, t: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -187,11 +197,13 @@ class LayeredGaussians(nn.Module):
     # -- rendering ----------------------------------------------------------------------------
 
     def render(
-        self, t: Tensor, w2c: Tensor, K: Tensor, width: int, height: int, backend: str = "auto"
+        self, t: Tensor, w2c: Tensor, K: Tensor, width: int, height: int, backend: str = "auto",
+        layers: tuple[str, ...] = LAYERS, detach: tuple[str, ...] = (),
     ) -> LayeredRender:
-        """Render cameras ``w2c [C, 4, 4]``, ``K [C, 3, 3]`` at normalised times ``t [C]``."""
+        """Render cameras ``w2c [C, 4, 4]``, ``K [C, 3, 3]`` at normalised times ``t [C]``,
+        with only ``layers`` (the others contribute nothing) and no gradient to ``detach``."""
         c2w = torch.linalg.inv(w2c)
-        g, sizes = self.gaussians(t, c2w, c2w[:, :3, 3])
+        g, sizes = self.gaussians(t, c2w, layers, detach)
         out = rasterize(g["means"], g["quats"], g["scales"], g["opacities"], g["colors"],
                         w2c, K, width, height, backend=backend)
         feats = out.colors

@@ -23,6 +23,7 @@ class SetDensifier:
 
     cfg: TrainConfig
     scene_scale: float
+    max_gaussians: int
     reset_opacity: bool = True  # only meaningful where base opacity is the rendered opacity
     state: dict[str, Tensor] = field(default_factory=dict)
 
@@ -57,9 +58,9 @@ class SetDensifier:
             n = params["means"].shape[0]
             self._ensure(n, params["means"].device)
             avg = self.state["grad2d"] / self.state["count"].clamp_min(1)
-            high = avg > cfg.grad_threshold
+            high = _top_fraction(avg, cfg.grow_fraction) & (avg > cfg.grad_threshold)
             big = torch.exp(params["scales"]).max(-1).values > cfg.split_scale * self.scene_scale
-            room = max(cfg.max_gaussians - n, 0)
+            room = max(self.max_gaussians - n, 0)
             clone_mask = _limit(high & ~big, room)
             duplicate(params, optimizers, self.state, clone_mask)
             split_mask = torch.cat([_limit(high & big, room - int(clone_mask.sum())),
@@ -79,6 +80,14 @@ class SetDensifier:
             reset_opa(params, optimizers, self.state, value=cfg.prune_opacity * 2.0)
             done["reset"] = 1
         return done
+
+
+def _top_fraction(values: Tensor, fraction: float) -> Tensor:
+    """Mask of the ``ceil(fraction * N)`` largest entries of ``values [N]``."""
+    k = min(len(values), max(1, int(fraction * len(values) + 0.999)))
+    mask = torch.zeros_like(values, dtype=torch.bool)
+    mask[torch.topk(values, k).indices] = True
+    return mask
 
 
 def _limit(mask: Tensor, room: int) -> Tensor:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
@@ -18,7 +19,7 @@ from lmf_gs.data.scene import Scene
 from lmf_gs.model.layered import LAYERS, NON_STATIC, LayeredGaussians
 from lmf_gs.runs import CHECKPOINT
 from lmf_gs.train.densify import SetDensifier
-from lmf_gs.train.losses import LossTerm, psnr, total_loss
+from lmf_gs.train.losses import LossTerm, RenderContext, psnr, total_loss
 from lmf_gs.train.views import Cameras, make_batch
 
 SET_LR = {  # param name -> TrainConfig attribute
@@ -94,7 +95,9 @@ class Optimisation:
                 for p in [*model.time[n].parameters(), *model.deform[n].parameters()]]
         self.net_opt = torch.optim.Adam(nets, lr=self.tcfg.lr_networks) if nets else None
         self.densifiers = {
-            n: SetDensifier(self.tcfg, self.scale, reset_opacity=(n == "static")) for n in layers
+            n: SetDensifier(self.tcfg, self.scale, self.tcfg.max_gaussians[n],
+                            reset_opacity=(n == "static"))
+            for n in layers
         }
         self.step = 0
 
@@ -127,9 +130,12 @@ class Optimisation:
         self._schedule()
         idx = self.sampler.next()
         batch = make_batch(self.scene, self.cams, [idx], motion=self.needs_motion)
+        layers = ("static",) if self.step < self.tcfg.static_warmup else LAYERS
         render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
-                                   self.cams.height, self.cfg.render.backend)
-        loss, logs = total_loss(self.terms, render, batch)
+                                   self.cams.height, self.cfg.render.backend, layers)
+        ctx = RenderContext(self.model, batch, render, self.cfg.render.backend, self.layers,
+                            layers)
+        loss, logs = total_loss(self.terms, ctx)
         for opts in self.set_opts.values():
             for o in opts.values():
                 o.zero_grad(set_to_none=True)
@@ -138,7 +144,7 @@ class Optimisation:
         loss.backward()
         for n in self.layers:
             sl = render.set_slice(n)
-            if self.densify and render.means2d.grad is not None:
+            if self.densify and render.means2d.grad is not None and n in layers:
                 self.densifiers[n].accumulate(render.means2d.grad[:, sl], render.radii[:, sl],
                                               self.cams.width, self.cams.height)
             for o in self.set_opts[n].values():
@@ -150,7 +156,7 @@ class Optimisation:
             for n in self.layers:
                 self.densifiers[n].step(self.step, self.model.sets[n], self.set_opts[n],
                                         self._max_opacity(n))
-        logs["loss"] = float(loss)
+        logs["loss"] = float(loss.detach())
         logs["psnr"] = psnr(render.rgb.detach(), batch.image)
         return logs
 
@@ -195,7 +201,10 @@ class Optimisation:
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-        with Progress(*columns, transient=False) as bar:
+        console = Console()
+        # without a terminal (CI, logs) print a plain line ~20 times per run instead of a bar
+        every = 0 if console.is_terminal else max(self.tcfg.log_every, iters // 20)
+        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task(description, total=iters, completed=self.step, info="")
             while self.step < iters:
                 logs = self.iteration()
@@ -210,6 +219,8 @@ class Optimisation:
                     info = (f"loss {logs['loss']:.3f} psnr {logs['psnr']:.1f} "
                             + " ".join(f"{k[:2]}:{v}" for k, v in counts.items()))
                     bar.update(task, info=info)
+                    if every and (self.step % every < self.tcfg.log_every or self.step == iters):
+                        console.print(f"{description} {self.step}/{iters} {info}", highlight=False)
                 bar.update(task, completed=self.step)
                 if save is not None and (self.step % self.tcfg.checkpoint_every == 0
                                          or self.step == iters):

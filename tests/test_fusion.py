@@ -1,0 +1,110 @@
+"""PMF / NMF values on hand-made masks and the layers their gradients reach."""
+
+import pytest
+import torch
+from test_model import K as K_TEST
+from test_model import render, small_model
+
+from lmf_gs.config import FusionConfig
+from lmf_gs.fusion import fusion_terms, nmf_loss, pmf_loss
+from lmf_gs.model.layered import LayeredRender
+from lmf_gs.train.losses import Batch, RenderContext
+
+
+def fake_render(ss: torch.Tensor, dy: torch.Tensor) -> LayeredRender:
+    C, H, W = dy.shape
+    masks = torch.stack([torch.zeros_like(dy), ss, dy], dim=-1)
+    return LayeredRender(rgb=torch.zeros(C, H, W, 3), masks=masks, beta=torch.ones(C, H, W),
+                         depth=torch.zeros(C, H, W), alpha=masks.sum(-1),
+                         means2d=torch.zeros(C, 0, 2), radii=torch.zeros(C, 0), sizes={})
+
+
+def ctx_of(render_, batch):
+    """A context in which nothing is being optimised (masks come from the render as is)."""
+    return RenderContext(model=None, batch=batch, render=render_, backend="torch", trainable=())
+
+
+def batch_with(motion, has):
+    C, H, W = motion.shape
+    return Batch(index=torch.arange(C), t=torch.zeros(C), w2c=torch.eye(4).expand(C, 4, 4),
+                 K=torch.eye(3).expand(C, 3, 3), image=torch.zeros(C, H, W, 3),
+                 motion=motion, has_motion=torch.tensor(has))
+
+
+def test_pmf_is_weighted_mean_squared_error_over_pixels():
+    dy = torch.tensor([[[0.0, 0.5], [1.0, 0.2]]])
+    m = torch.tensor([[[0.0, 1.0], [1.0, 0.6]]])
+    # squared errors 0, 0.25, 0, 0.16 -> mean 0.1025, times 1.1
+    val = pmf_loss(1.1)(ctx_of(fake_render(torch.zeros_like(dy), dy), batch_with(m, [True])))
+    assert float(val) == pytest.approx(1.1 * 0.1025)
+
+
+def test_nmf_is_mean_of_ss_squared_over_binarised_motion():
+    ss = torch.tensor([[[0.5, 0.4], [0.3, 0.9]]])
+    m = torch.tensor([[[0.9, 0.6], [0.5, 0.1]]])  # > 0.5: first two pixels only
+    val = nmf_loss(1.0, 0.5)(ctx_of(fake_render(ss, torch.zeros_like(ss)),
+                                    batch_with(m, [True])))
+    assert float(val) == pytest.approx((0.25 + 0.16) / 2)
+
+
+def test_frames_without_masks_get_no_fusion_loss():
+    dy = torch.rand(2, 3, 3)
+    ss = torch.rand(2, 3, 3)
+    m = torch.ones(2, 3, 3)
+    r = fake_render(ss, dy)
+    one = pmf_loss(1.0)(ctx_of(r, batch_with(m, [True, False])))
+    assert float(one) == pytest.approx(float((dy[0] - 1).square().mean()))
+    assert float(pmf_loss(1.0)(ctx_of(r, batch_with(m, [False, False])))) == 0.0
+    assert float(nmf_loss(1.0, 0.5)(ctx_of(r, batch_with(m, [False, False])))) == 0.0
+    nothing_moves = batch_with(torch.zeros(2, 3, 3), [True, True])
+    assert float(nmf_loss(1.0, 0.5)(ctx_of(r, nothing_moves))) == 0.0
+
+
+def test_fusion_modes():
+    cfg = FusionConfig()
+    assert set(fusion_terms("none", cfg)) == set()
+    assert set(fusion_terms("lmf", cfg)) == {"pmf", "nmf"}
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fusion_terms("both", cfg)
+
+
+def _grads(loss_fn, trainable=("static", "semistatic", "dynamic")):
+    """Gradients of one fusion loss, the way the optimiser builds its context."""
+    model = small_model()
+    for layer in ("semistatic", "dynamic"):  # non-zero deformation outputs, so nets get grads
+        torch.nn.init.normal_(model.deform[layer].net[-1].weight, std=0.1)
+    with torch.no_grad():  # a see-through static set, so every layer shows in the masks
+        model.sets["static"]["opacities"].fill_(-2.0)
+    r = render(model)
+    motion = torch.zeros_like(r.alpha)
+    motion[:, 4:12, 6:18] = 0.9
+    batch = batch_with(motion, [True])
+    batch.t, batch.w2c = torch.tensor([0.3]), torch.eye(4)[None]
+    batch.K = torch.tensor(K_TEST, dtype=torch.float32)[None]
+    ctx = RenderContext(model, batch, r, "torch", trainable)
+    loss_fn(ctx).backward()
+    return {n: model.sets[n]["means"].grad for n in ("static", "semistatic", "dynamic")}, model
+
+
+def _moved(g):
+    return g is not None and bool(g.abs().sum() > 0)
+
+
+def test_compositing_alone_would_leak_across_layers():
+    """Without isolation (nothing marked trainable) NMF reaches dynamic Gaussians in front."""
+    g, _ = _grads(nmf_loss(1.0, 0.5), trainable=())
+    assert _moved(g["semistatic"]) and _moved(g["dynamic"])
+
+
+def test_nmf_does_not_move_the_dynamic_set():
+    g, model = _grads(nmf_loss(1.0, 0.5))
+    assert _moved(g["semistatic"])
+    assert not _moved(g["dynamic"])
+    assert not _moved(model.time["dynamic"].W.grad)
+    assert not _moved(model.deform["dynamic"].net[0].weight.grad)
+
+
+def test_pmf_does_not_move_the_static_set():
+    g, model = _grads(pmf_loss(1.1))
+    assert _moved(g["dynamic"]) and not _moved(g["static"])
+    assert not _moved(model.sets["static"]["opacities"].grad)

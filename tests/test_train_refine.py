@@ -1,0 +1,100 @@
+"""`lmf-gs train` / `refine` / `evaluate --method gs` end to end on a tiny synthetic video."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+from lmf_gs.data.synthetic import generate_scene
+from lmf_gs.runs import load_model
+
+runner = CliRunner()
+TINY = ["--config", "gs_cpu", "--set", "train.iters=12", "--set", "train.densify_from=4",
+        "--set", "train.densify_every=4", "--set", "train.log_every=4",
+        "--set", "model.n_static=300", "--set", "model.n_semistatic=60",
+        "--set", "model.n_dynamic=60", "--set", "train.checkpoint_every=6",
+        "--set", "train.holdout_every=4"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tr")
+    root, out = base / "data", base / "runs"
+    generate_scene(root, "SYN_T", n_frames=12, seed=3, width=114, height=64)
+    res = runner.invoke(app, ["train", "--scene", "SYN_T", "--data-root", str(root),
+                              "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    return root, out
+
+
+def test_train_writes_run_dir(trained):
+    root, out = trained
+    run = out / "SYN_T" / "gs"
+    for name in ("config.yaml", "ckpt.pt", "train_log.jsonl", "train_summary.json"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["iters"] == 12 and summary["heldout_frames"] > 0
+    assert np.isfinite(summary["psnr_heldout"])
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [4, 8, 12]
+
+
+def test_train_refuses_to_overwrite_and_resumes(trained):
+    root, out = trained
+    res = runner.invoke(app, ["train", "--scene", "SYN_T", "--data-root", str(root),
+                              "--out", str(out), *TINY])
+    assert res.exit_code != 0 and "already holds a run" in str(res.exception)
+    res = runner.invoke(app, ["train", "--scene", "SYN_T", "--data-root", str(root),
+                              "--out", str(out), "--resume", "--set", "train.iters=16"])
+    assert res.exit_code == 0, res.output
+    _, _, ckpt = load_model(out / "SYN_T" / "gs", torch.device("cpu"))
+    assert ckpt["step"] == 16
+
+
+def test_evaluate_gs_scores_layer_masks(trained):
+    root, out = trained
+    res = runner.invoke(app, ["evaluate", "--scene", "SYN_T", "--method", "gs",
+                              "--data-root", str(root), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "SYN_T" / "gs" / "metrics.json").read_text())
+    assert doc["method"] == "gs" and set(doc["map"]) == {"dynamic", "semistatic",
+                                                         "dynamic_semistatic"}
+    assert doc["psnr_heldout"] is not None and doc["checkpoint_step"] >= 12
+
+
+def test_refine_freezes_static_and_never_overwrites(trained):
+    root, out = trained
+    before, _, _ = load_model(out / "SYN_T" / "gs", torch.device("cpu"))
+    args = ["refine", "--scene", "SYN_T", "--data-root", str(root), "--out", str(out),
+            "--set", "refine.iters_per_frame=2", "--set", "refine.min_iters=6"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    run = out / "SYN_T" / "gs" / "refine-lmf-n0"
+    refined = torch.load(run / "refined.pt", weights_only=False)["model"]
+    for k, v in before.sets["static"].items():
+        assert torch.equal(refined[f"sets.static.{k}"], v), k  # bit-identical
+    changed = [k for k, v in before.sets["dynamic"].items()
+               if not torch.equal(refined[f"sets.dynamic.{k}"], v)]
+    assert changed  # the dynamic set did move
+    doc = json.loads((run / "metrics.json").read_text())
+    frames = json.loads((root / "udos/split/test.json").read_text())["SYN_T"]["within_action"]
+    assert doc["frames"] == len(frames) and doc["seconds_per_frame"] > 0
+    stem = frames[0].rsplit(".", 1)[0]
+    png = np.asarray(Image.open(run / "masks" / f"{stem}_dynamic.png"))
+    npy = np.load(run / "masks" / f"{stem}_semistatic.npy")
+    assert png.shape == npy.shape == (64, 114)  # GT resolution
+    res = runner.invoke(app, [*args, "--frames", ",".join(frames[:1]), "--neighbors", "1"])
+    assert res.exit_code == 0, res.output
+    assert (out / "SYN_T" / "gs" / "refine-lmf-n1").is_dir()
+    res = runner.invoke(app, args)
+    assert (out / "SYN_T" / "gs" / "refine-lmf-n0-2").is_dir()  # the first one is kept
+
+
+def test_refine_without_training_is_one_line_error(tmp_path):
+    res = runner.invoke(app, ["refine", "--scene", "NOPE", "--data-root", str(tmp_path),
+                              "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "no checkpoint" in str(res.exception)
