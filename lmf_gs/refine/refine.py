@@ -54,7 +54,7 @@ def refine_model(
         "iters": iters,
         **{k: getattr(cfg.train, k) * rc.lr_scale for k in LR_FIELDS},
         "densify_from": 0, "densify_until": iters if rc.densify else 0,
-        "checkpoint_every": iters + 1,
+        "checkpoint_every": iters + 1, "static_warmup": 0,
     })
     for p in model.sets["static"].parameters():
         p.requires_grad_(False)
