@@ -129,6 +129,7 @@ class RefineConfig(Section):
     lr_scale: float = 1.0  # multiplies the training learning rates
     densify: bool = False  # grow/prune the non-static sets during refinement
     neighbors: int = 0  # N of Eq. 16-17 (paper: N = 0 is best)
+    sparsity: float = 0.0  # the paper's TR loss is L_rgb + L_PMF + L_NMF (Eq. 13): no sparsity
     fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
 
 

@@ -139,10 +139,14 @@ class Scene:
     def motion_mask(self, frame: str | int) -> np.ndarray | None:
         """Undistorted soft motion mask ``[h, w]`` in [0, 1], or None when the frame has none."""
         name = self.frames[frame] if isinstance(frame, int) else frame
+        key = f"motion:{name}"
+        if key in self._cache:
+            return self._cache[key]
         path = self.masks.path(name)
-        if path is None:
-            return None
-        return self._to_working(self.masks.read(name), str(path))
+        mask = None if path is None else self._to_working(self.masks.read(name), str(path))
+        if self.cfg.cache_frames:
+            self._cache[key] = mask
+        return mask
 
     def split_frames(self, kind: str = "within_action") -> list[str]:
         """UDOS split frames of this video; each must be a registered frame."""

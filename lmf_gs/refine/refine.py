@@ -21,7 +21,7 @@ from lmf_gs.fusion import fusion_terms
 from lmf_gs.model.layered import NON_STATIC, LayeredGaussians
 from lmf_gs.refine.frames import parse_frames, with_neighbors
 from lmf_gs.runs import load_model, new_numbered_dir, resolve_device
-from lmf_gs.train.run import base_terms
+from lmf_gs.train.losses import rgb_loss, sparsity_loss
 from lmf_gs.train.trainer import Optimisation
 from lmf_gs.train.views import Cameras
 
@@ -58,7 +58,9 @@ def refine_model(
     })
     for p in model.sets["static"].parameters():
         p.requires_grad_(False)
-    terms = {**base_terms(cfg), **fusion_terms(fusion, cfg.fusion)}
+    terms = {"rgb": rgb_loss, **fusion_terms(fusion, cfg.fusion)}
+    if rc.sparsity > 0:
+        terms["sparsity"] = sparsity_loss(rc.sparsity)
     opt = Optimisation(model, scene, cams, cfg, terms, idx, layers=NON_STATIC,
                        densify=rc.densify, train_cfg=tcfg)
     start = time.perf_counter()
