@@ -143,3 +143,40 @@ def evaluate(
         summary = out / f"summary_{method}.json"
         summary.write_text(json.dumps(summary_json(results), indent=1))
         console.print(f"mean over {len(results)} scenes: wrote {summary}")
+
+
+@app.command()
+def ablate(
+    scene: Annotated[str, typer.Option("--scene", "-s", help="Video id.")],
+    data_root: DataRoot = Path("data"),
+    out: Out = Path("runs"),
+    config: ConfigName = None,
+    set_: Overrides = None,
+    neighbors: Annotated[str, typer.Option(
+        help="Comma list of N for the neighbour rows (paper Table 3); '' for none.")] = "2,5,20",
+) -> None:
+    """The paper's ablation (Table 5: fusion with/without TR) and Table 3 (neighbours) on a
+    trained run, with the 2D mask row and seconds per refined frame; JSON + Markdown."""
+    from lmf_gs.ablate import ablate_scene, rich_table
+
+    try:
+        ns = [int(n) for n in neighbors.split(",") if n.strip()]
+    except ValueError:
+        raise LmfError(f"--neighbors {neighbors!r}: expected integers like 2,5,20") from None
+    train_dir = out / scene / "gs"
+    cfg = run_config(train_dir, config, set_, data_root)
+    rows, folder = ablate_scene(scene, cfg, train_dir, ns, console=console)
+    console.print(rich_table(rows, f"{scene}: ablation (UDOS mAP, relative to GS)"))
+    console.print(f"wrote {folder / 'ablation.json'} and {folder / 'ablation.md'}")
+
+
+@app.command()
+def report(
+    scene: Scenes,
+    out: Out = Path("runs"),
+) -> None:
+    """One table of every metrics.json of a video: MG, trained models and their refinements."""
+    from lmf_gs.eval.report import collect, report_table
+
+    for vid in scene:
+        console.print(report_table(collect(out, vid), f"{vid}: UDOS mAP ({out / vid})"))

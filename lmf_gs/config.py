@@ -74,6 +74,7 @@ class ModelConfig(Section):
     time_freqs: int = 10  # Fourier time basis phi(t): 1 + 2 * time_freqs features (NeuralDiff 21)
     latent_dim: int = 17  # z_t = phi(t) W (NeuralDiff D = 17)
     feature_dim: int = 16  # per-Gaussian feature fed to the deformation networks
+    readout: bool = True  # per-Gaussian linear readout of z_t added to the networks' offsets
     hidden: int = 64
     semistatic_motion: bool = False  # let semi-static Gaussians also move (else opacity/colour)
     beta_min: float = 0.03
@@ -94,9 +95,11 @@ class TrainConfig(Section):
     lr_colors: float = 2.5e-3
     lr_betas: float = 5e-3
     lr_features: float = 5e-3
+    lr_readout: float = 5e-3
     lr_networks: float = 1e-3  # deformation MLPs and time latents, cosine-decayed
     sparsity: float = 0.01  # weight of mean non-static layer mask (NeuralDiff's density term)
-    static_warmup: int = 0  # first iterations render the static set only
+    warmup: int = 0  # the first iterations render only the warmup_layers
+    warmup_layers: tuple[str, ...] = ("static",)
     densify_from: int = 500
     densify_until: int = 15_000
     densify_every: int = 100
@@ -109,6 +112,7 @@ class TrainConfig(Section):
     prune_opacity: float = 0.005
     max_gaussians: dict[str, int] = {"static": 400_000, "semistatic": 100_000,
                                      "dynamic": 100_000}
+    max_seconds: float | None = None  # stop (and checkpoint) once this wall-clock budget is spent
     checkpoint_every: int = 2_000
     log_every: int = 50
 
@@ -133,6 +137,38 @@ class RefineConfig(Section):
     fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
 
 
+class NerfConfig(Section):
+    """NeuralDiff reference backend (``--backend nerf``), as published: positional encodings,
+    static MLP (depth x width, skip) with per-frame appearance, semi-static head on the shared
+    trunk + z_t, camera-frame dynamic head + z_t, coarse (static) + fine (importance) samples.
+
+    The train/held-out split and the seed are ``train.holdout_every`` and ``train.seed``, and TR
+    uses ``refine.*``, so both backends see the same frames.
+    """
+
+    width: int = 256  # trunk width W; the semi-static and dynamic heads use W / 2
+    depth: int = 8  # trunk layers
+    skips: tuple[int, ...] = (4,)  # trunk layers that see the encoded position again
+    xyz_freqs: int = 10  # positional encoding octaves of positions (63 features)
+    dir_freqs: int = 4  # ... of view directions (27 features)
+    appearance_dim: int = 48  # per-frame appearance embedding of the static colour
+    time_freqs: int = 10  # z_t = phi(t) W with K = 1 + 2 * time_freqs = 21 Fourier features
+    latent_dim: int = 17  # D
+    beta_min: float = 0.03
+    coarse_samples: int = 64  # stratified between the frame's near/far (static field only)
+    fine_samples: int = 64  # importance samples from the coarse weights (all three layers)
+    noise_std: float = 1.0  # density noise of the coarse pass while training
+    batch_rays: int = 1024
+    chunk: int = 16_384  # rays per forward pass when rendering whole frames
+    lr: float = 5e-4  # Adam, cosine-annealed to 0 over the iterations
+    iters: int = 20_000
+    epochs: float | None = None  # when set: iters = epochs x training rays / batch_rays
+    sparsity: float = 0.01  # x mean density of the semi-static and dynamic layers
+    max_seconds: float | None = None  # stop (and checkpoint) once this wall-clock budget is spent
+    checkpoint_every: int = 1_000
+    log_every: int = 50
+
+
 class Config(Section):
     data: DataConfig = DataConfig()
     eval: EvalConfig = EvalConfig()
@@ -141,6 +177,7 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     fusion: FusionConfig = FusionConfig()
     refine: RefineConfig = RefineConfig()
+    nerf: NerfConfig = NerfConfig()
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
 
 
 def test_train_writes_run_dir(trained):
-    root, out = trained
+    _, out = trained
     run = out / "SYN_T" / "gs"
     for name in ("config.yaml", "ckpt.pt", "train_log.jsonl", "train_summary.json"):
         assert (run / name).is_file(), name

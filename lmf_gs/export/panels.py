@@ -1,4 +1,9 @@
-"""Panel images: input | render | dynamic mask | semi-static mask | 2D motion mask | GT."""
+"""Panel images: input | render | dynamic mask | semi-static mask | 2D motion mask | GT.
+
+Every tile lies on the original (GT) grid, where the masks are scored, box-downscaled by
+``data.downscale``; a tile without data (no motion mask, no GT) is grey and says so, so all
+panels of a video have the same size.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,31 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from lmf_gs.data.scene import Scene
-from lmf_gs.errors import DataError
+from lmf_gs.data.scene import Scene, box_downscale
+from lmf_gs.export.pointclouds import LAYER_COLORS
 from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.train.views import Cameras
 
-GT_COLORS = {1: (255, 60, 60), 2: (60, 200, 60), 3: (255, 200, 0)}  # moving/ss, ambiguous, body
+TILES = ("input", "render", "dynamic", "semi-static", "2D motion", "GT")
+MISSING = 0.25  # grey level of a tile without data
+IGNORED = (0.45, 0.45, 0.45)  # GT pixels the metric ignores
 
 
-def _heat(mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    """Soft mask ``[h, w]`` in [0, 1] -> RGB uint8 shaded towards ``color``."""
-    m = np.clip(mask, 0, 1)[..., None]
-    return (m * np.array(color, np.float32)).astype(np.uint8)
+def _tint(mask: np.ndarray, color: tuple[float, float, float]) -> np.ndarray:
+    """Soft mask ``[H, W]`` -> RGB ``[H, W, 3]`` from black to ``color``."""
+    return np.clip(mask, 0.0, 1.0)[..., None] * np.asarray(color, np.float32)
 
 
-def _gt_tile(scene: Scene, frame: str, size: tuple[int, int]) -> np.ndarray | None:
-    """The dynamic_semistatic GT labels coloured (1 red, 2 green, 3 yellow), or None."""
-    path = scene.paths.gt_mask("dynamic_semistatic", frame)
-    if not path.is_file():
+def _gt_tile(scene: Scene, frame: str) -> np.ndarray | None:
+    """Dynamic GT in the dynamic colour, semi-static GT in the semi-static colour, ignored pixels
+    grey; None for a frame without annotations."""
+    if not all(scene.paths.gt_mask(m, frame).is_file() for m in ("dynamic", "semistatic")):
         return None
-    labels = np.asarray(Image.open(path).resize(size, Image.Resampling.NEAREST))
-    if labels.max() == 255:
-        labels = labels // 255
-    out = np.zeros((*labels.shape, 3), np.uint8)
-    for value, color in GT_COLORS.items():
-        out[labels == value] = color
+    dyn, ss = scene.gt("dynamic", frame), scene.gt("semistatic", frame)
+    out = np.zeros((*dyn.shape, 3), np.float32)
+    out[~ss.evaluated] = IGNORED
+    out[ss.positive] = LAYER_COLORS["semistatic"]
+    out[dyn.positive] = LAYER_COLORS["dynamic"]
     return out
 
 
@@ -38,37 +43,31 @@ def _gt_tile(scene: Scene, frame: str, size: tuple[int, int]) -> np.ndarray | No
 def panel(
     model: LayeredGaussians, scene: Scene, cams: Cameras, frame: str, backend: str
 ) -> Image.Image:
-    """One labelled row of tiles at the working resolution."""
+    """One labelled row of tiles of ``frame``."""
     i = scene.index(frame)
-    r = model.render(cams.t[i:i + 1], cams.w2c[i:i + 1], cams.K[None], cams.width,
-                     cams.height, backend)
-    h, w = scene.height, scene.width
-    rgb = (np.clip(r.rgb[0].cpu().numpy(), 0, 1) * 255).astype(np.uint8)
-    masks = r.masks[0].cpu().numpy()
-    motion = scene.motion_mask(frame)
+    r = model.render(cams.t[i:i + 1], cams.w2c[i:i + 1], cams.K[None], cams.width, cams.height,
+                     backend)
+    rgb = r.rgb[0].clamp(0.0, 1.0).float().cpu().numpy()
+    masks = r.masks[0].float().cpu().numpy()
+    grid = scene.to_gt_grid
+    motion = scene.masks.read(frame)
     tiles = [
-        ("input", (scene.image(frame) * 255).astype(np.uint8)),
-        ("render", rgb),
-        ("dynamic", _heat(masks[..., 2], (255, 80, 80))),
-        ("semi-static", _heat(masks[..., 1], (80, 160, 255))),
-        ("2D motion", _heat(motion, (255, 255, 255)) if motion is not None else None),
-        ("GT", _gt_tile(scene, frame, (w, h))),
+        scene.frame_store.read(frame).astype(np.float32) / 255.0,
+        np.stack([grid(rgb[..., c]) for c in range(3)], axis=-1),
+        _tint(grid(masks[..., 2]), LAYER_COLORS["dynamic"]),
+        _tint(grid(masks[..., 1]), LAYER_COLORS["semistatic"]),
+        None if motion is None else _tint(motion.astype(np.float32), (1.0, 1.0, 1.0)),
+        _gt_tile(scene, frame),
     ]
-    tiles = [(name, t) for name, t in tiles if t is not None]
-    img = Image.fromarray(np.concatenate([t for _, t in tiles], axis=1))
+    shape = tiles[0].shape
+    small = [box_downscale(np.full(shape, MISSING, np.float32) if t is None else t,
+                           scene.cfg.downscale) for t in tiles]
+    img = Image.fromarray(np.round(np.clip(np.concatenate(small, axis=1), 0, 1) * 255)
+                          .astype(np.uint8))
+    w = small[0].shape[1]
     draw = ImageDraw.Draw(img)
-    for k, (name, _) in enumerate(tiles):
-        draw.text((k * w + 3, 2), name, fill=(255, 255, 0))
+    for k, (name, t) in enumerate(zip(TILES, tiles, strict=True)):
+        label = name if t is not None else f"no {name}"
+        draw.text((k * w + 4, 3), label, fill=(0, 0, 0))
+        draw.text((k * w + 3, 2), label, fill=(255, 255, 0))
     return img
-
-
-def stack(rows: list[Image.Image]) -> Image.Image:
-    """Rows of equal width, top to bottom."""
-    if not rows:
-        raise DataError("no frames to render")
-    out = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)))
-    y = 0
-    for r in rows:
-        out.paste(r, (0, y))
-        y += r.height
-    return out

@@ -28,10 +28,12 @@ def init_gaussians(
     feature_dim: int = 0,
     beta_init: float | None = None,
     seed: int = 0,
+    readout: tuple[int, int] | None = None,
 ) -> nn.ParameterDict:
     """Parameters of one set: means ``[N, 3]``, log ``scales [N, 3]``, ``quats [N, 4]`` (wxyz),
     logit ``opacities [N]``, SH ``sh0 [N, 1, 3]`` and ``shN [N, K-1, 3]``, and optionally
-    ``features [N, F]`` (deformation input) and pre-softplus ``betas [N]`` (uncertainty)."""
+    ``features [N, F]`` (deformation input), ``readout [N, D, O]`` (per-Gaussian time readout,
+    zero) and pre-softplus ``betas [N]`` (uncertainty)."""
     n = len(means)
     g = torch.Generator().manual_seed(seed)
     m = torch.as_tensor(means, dtype=torch.float32)
@@ -47,6 +49,8 @@ def init_gaussians(
         params["shN"] = torch.zeros(n, num_sh_bases(sh_degree) - 1, 3)
     if feature_dim > 0:
         params["features"] = torch.randn(n, feature_dim, generator=g) * 0.1
+    if readout is not None:
+        params["readout"] = torch.zeros(n, *readout)
     if beta_init is not None:
         params["betas"] = torch.full((n,), math.log(math.expm1(beta_init)))
     return nn.ParameterDict({k: nn.Parameter(v.contiguous()) for k, v in params.items()})

@@ -91,14 +91,17 @@ class LayeredGaussians(nn.Module):
                                           jitter=0.01 * geo.scale)
         dy_xyz = _frustum_points(cfg.n_dynamic, geo, cfg.dynamic_depth, rng)
         dy_rgb = rng.uniform(0.3, 0.7, size=(cfg.n_dynamic, 3))
+        d = cfg.latent_dim
+        ss_w, dy_w = 4 + 3 * cfg.semistatic_motion, 11
+        ro = (lambda w: (d, w)) if cfg.readout else (lambda w: None)
         sets = {
             "static": init_gaussians(static_xyz, static_rgb, cfg.init_opacity, cfg.sh_degree,
                                      beta_init=cfg.beta_init if cfg.static_uncertainty else None,
                                      seed=seed),
             "semistatic": init_gaussians(ss_xyz, ss_rgb, cfg.init_opacity_nonstatic, 0,
-                                         cfg.feature_dim, cfg.beta_init, seed + 1),
+                                         cfg.feature_dim, cfg.beta_init, seed + 1, ro(ss_w)),
             "dynamic": init_gaussians(dy_xyz, dy_rgb, cfg.init_opacity_nonstatic, 0,
-                                      cfg.feature_dim, cfg.beta_init, seed + 2),
+                                      cfg.feature_dim, cfg.beta_init, seed + 2, ro(dy_w)),
         }
         return cls(cfg, sets, geo.scale)
 
@@ -169,9 +172,14 @@ class LayeredGaussians(nn.Module):
         out["colors"] = self._channels(rgb, "static", p["betas"][None] if "betas" in p else None)
         return out
 
+    def deformation(self, layer: str, t: Tensor) -> dict[str, Tensor]:
+        """Offsets of a non-static set at times ``t [T]``: ``{name: [T, N, width]}``."""
+        p = self.sets[layer]
+        return self.deform[layer](self.time[layer](t), p["features"], p.get("readout"))
+
     def _deformed(self, layer: str, t: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         p = self.sets[layer]
-        d = self.deform[layer](self.time[layer](t), p["features"])
+        d = self.deformation(layer, t)
         out = self._base(layer)
         out["opacities"] = torch.sigmoid(p["opacities"][None] + d["opacity"][..., 0])
         rgb = (0.5 + 0.28209479177387814 * p["sh0"][None, :, 0, :] + d["rgb"]).clamp_min(0.0)

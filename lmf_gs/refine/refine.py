@@ -26,7 +26,7 @@ from lmf_gs.train.trainer import Optimisation
 from lmf_gs.train.views import Cameras
 
 LR_FIELDS = ("lr_means", "lr_scales", "lr_quats", "lr_opacities", "lr_colors", "lr_betas",
-             "lr_features", "lr_networks")
+             "lr_features", "lr_readout", "lr_networks")
 
 
 @dataclass
@@ -54,7 +54,7 @@ def refine_model(
         "iters": iters,
         **{k: getattr(cfg.train, k) * rc.lr_scale for k in LR_FIELDS},
         "densify_from": 0, "densify_until": iters if rc.densify else 0,
-        "checkpoint_every": iters + 1, "static_warmup": 0,
+        "checkpoint_every": iters + 1, "warmup": 0,
     })
     for p in model.sets["static"].parameters():
         p.requires_grad_(False)

@@ -25,7 +25,7 @@ from lmf_gs.train.views import Cameras, make_batch
 SET_LR = {  # param name -> TrainConfig attribute
     "means": "lr_means", "scales": "lr_scales", "quats": "lr_quats",
     "opacities": "lr_opacities", "sh0": "lr_colors", "shN": "lr_colors",
-    "features": "lr_features", "betas": "lr_betas",
+    "features": "lr_features", "betas": "lr_betas", "readout": "lr_readout",
 }
 
 
@@ -120,7 +120,7 @@ class Optimisation:
             if layer == "static":
                 return torch.sigmoid(p["opacities"])
             t = torch.linspace(-1, 1, 16, device=p["means"].device)
-            d = self.model.deform[layer](self.model.time[layer](t), p["features"])
+            d = self.model.deformation(layer, t)
             return torch.sigmoid(p["opacities"][None] + d["opacity"][..., 0]).max(0).values
 
         return fn
@@ -130,7 +130,7 @@ class Optimisation:
         self._schedule()
         idx = self.sampler.next()
         batch = make_batch(self.scene, self.cams, [idx], motion=self.needs_motion)
-        layers = ("static",) if self.step < self.tcfg.static_warmup else LAYERS
+        layers = self.tcfg.warmup_layers if self.step < self.tcfg.warmup else LAYERS
         render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
                                    self.cams.height, self.cfg.render.backend, layers)
         ctx = RenderContext(self.model, batch, render, self.cfg.render.backend, self.layers,
@@ -207,6 +207,13 @@ class Optimisation:
         with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task(description, total=iters, completed=self.step, info="")
             while self.step < iters:
+                if self.tcfg.max_seconds is not None and \
+                        time.perf_counter() - start > self.tcfg.max_seconds:
+                    console.print(f"{description}: time budget of {self.tcfg.max_seconds:.0f} s "
+                                  f"spent at step {self.step}")
+                    if save is not None:
+                        save(self.state_dict())
+                    break
                 logs = self.iteration()
                 if self.step % self.tcfg.log_every == 0 or self.step == iters:
                     counts = self.model.num_gaussians()
