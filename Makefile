@@ -29,9 +29,15 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# synth -> train -> refine (TR + LMF) -> evaluate -> one table; `--overwrite` replaces the
+# previous demo run on purpose
 demo: setup
 	$(VENV)/bin/lmf-gs synth $(DEMO_ROOT) --vid $(DEMO_VID) --frames 120 --seed 0
+	$(VENV)/bin/lmf-gs train --scene $(DEMO_VID) --data-root $(DEMO_ROOT) --out runs/demo --overwrite
+	$(VENV)/bin/lmf-gs evaluate --scene $(DEMO_VID) --method gs --data-root $(DEMO_ROOT) --out runs/demo
+	$(VENV)/bin/lmf-gs refine --scene $(DEMO_VID) --data-root $(DEMO_ROOT) --out runs/demo
 	$(VENV)/bin/lmf-gs evaluate --scene $(DEMO_VID) --method mg --data-root $(DEMO_ROOT) --out runs/demo
+	$(VENV)/bin/lmf-gs report --scene $(DEMO_VID) --out runs/demo
 
 bench: setup
 	$(PY) benchmarks/bench_render.py

@@ -31,10 +31,10 @@ def run_config(
     return make_config(base, overrides, data_root)
 
 
-def default_config() -> str:
-    """``gs`` (paper scale) on a CUDA machine, ``gs_cpu`` elsewhere."""
+def default_config(backend: str = "gs") -> str:
+    """``gs``/``nerf`` (paper scale) on a CUDA machine, ``gs_cpu``/``nerf_cpu`` elsewhere."""
     import torch
 
-    return "gs" if torch.cuda.is_available() else "gs_cpu"
+    return backend if torch.cuda.is_available() else f"{backend}_cpu"
 
 

@@ -8,10 +8,24 @@ from typing import Annotated
 import typer
 
 from cli.app import app, console, default_config, run_config
-from cli.options import ConfigName, DataRoot, Out, Overrides, Scenes, make_config
+from cli.options import (
+    BACKENDS,
+    Backend,
+    ConfigName,
+    DataRoot,
+    Out,
+    Overrides,
+    Scenes,
+    make_config,
+)
 from lmf_gs.errors import LmfError
 
-METHODS = ("mg", "gs")
+METHODS = ("mg", *BACKENDS)
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise LmfError(f"unknown backend {backend!r} (expected one of: {', '.join(BACKENDS)})")
 
 
 @app.command()
@@ -48,19 +62,24 @@ def train(
     out: Out = Path("runs"),
     config: ConfigName = None,
     set_: Overrides = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in OUT/VID/gs.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in OUT/VID/BACKEND.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run.")] = False,
+    backend: Backend = "gs",
 ) -> None:
-    """Train the layered Gaussian model of a video into OUT/VID/gs (config, checkpoint, logs)."""
+    """Train the layered model of a video into OUT/VID/BACKEND (config, checkpoint, logs)."""
     from lmf_gs.runs import prepare_run_dir
-    from lmf_gs.train.run import train_scene
 
-    run_dir = prepare_run_dir(out / scene / "gs", resume=resume, overwrite=overwrite)
+    check_backend(backend)
+    run_dir = prepare_run_dir(out / scene / backend, resume=resume, overwrite=overwrite)
     if resume:  # the run's own config, with this call's overrides on top
         cfg = run_config(run_dir, None, set_, data_root)
     else:
-        cfg = make_config(config or default_config(), set_, data_root)
-    summary = train_scene(scene, cfg, run_dir, resume=resume, console=console)
+        cfg = make_config(config or default_config(backend), set_, data_root)
+    if backend == "nerf":
+        from lmf_gs.nerf.train import train_nerf as train_fn
+    else:
+        from lmf_gs.train.run import train_scene as train_fn
+    summary = train_fn(scene, cfg, run_dir, resume=resume, console=console)
     console.print(
         f"{scene}: trained {summary['iters']} iters in {summary['seconds']:.0f} s, "
         f"held-out PSNR {summary['psnr_heldout']:.2f} dB, gaussians {summary['gaussians']} "
@@ -82,18 +101,24 @@ def refine(
         help="Also refine on N neighbouring registered frames each side (paper Eq. 16-17).",
     )] = None,
     fusion: Annotated[str | None, typer.Option(help="none, pmf, nmf or lmf (default lmf).")] = None,
+    backend: Backend = "gs",
 ) -> None:
-    """Test-time refinement of a trained run (static set frozen) with layered motion fusion;
-    writes masks and metrics.json to OUT/VID/gs/refine-FUSION-nN/ (never overwriting)."""
+    """Test-time refinement of a trained run (static layer frozen) with layered motion fusion;
+    writes masks and metrics.json to OUT/VID/BACKEND/refine-FUSION-nN/ (never overwriting)."""
     from lmf_gs.eval.evaluate import results_table
-    from lmf_gs.refine.refine import refine_run
+
+    check_backend(backend)
+    if backend == "nerf":
+        from lmf_gs.nerf.refine import refine_nerf as refine_run
+    else:
+        from lmf_gs.refine.refine import refine_run
 
     overrides = [*(set_ or [])]
     if neighbors is not None:
         overrides.append(f"refine.neighbors={neighbors}")
     if fusion is not None:
         overrides.append(f"refine.fusion={fusion}")
-    train_dir = out / scene / "gs"
+    train_dir = out / scene / backend
     cfg = run_config(train_dir, config, overrides, data_root)
     res = refine_run(scene, cfg, train_dir, frames, cfg.refine.fusion, cfg.refine.neighbors,
                      console=console)
@@ -134,6 +159,11 @@ def evaluate(
         if method == "gs":
             vcfg = run_config(out / vid / "gs", config, set_, data_root)
             make_predictor, extra = trained_predictor(out / vid / "gs", vid, vcfg)
+        elif method == "nerf":
+            from lmf_gs.nerf.evaluate import nerf_predictor
+
+            vcfg = run_config(out / vid / "nerf", config, set_, data_root)
+            make_predictor, extra = nerf_predictor(out / vid / "nerf", vid, vcfg)
         result = evaluate_scene(vid, method, vcfg, make_predictor)
         path = write_metrics(result, out / vid / method, vcfg, console, extra)
         console.print(f"{vid}: wrote {path}")

@@ -7,6 +7,7 @@ import sys
 from rich.console import Console
 
 import cli.commands  # noqa: F401  (registers the commands)
+import cli.nerf_commands as _nerf_commands  # noqa: F401  (registers compare)
 from cli import export_commands  # noqa: F401  (registers export, render, view)
 from cli.app import app
 from lmf_gs.errors import LmfError

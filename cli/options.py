@@ -32,3 +32,8 @@ def make_config(
 ) -> Config:
     """Config from file + ``--set`` overrides, with ``--data-root`` applied last."""
     return load_config(config, [*(overrides or []), f"data.root={data_root}"])
+
+Backend = Annotated[
+    str, typer.Option("--backend", "-b", help="gs (Gaussian splatting) or nerf (NeuralDiff).")
+]
+BACKENDS = ("gs", "nerf")

@@ -68,13 +68,15 @@ class ModelConfig(Section):
     n_semistatic: int = 10_000
     n_dynamic: int = 10_000
     init_opacity: float = 0.1
-    init_opacity_nonstatic: float = 0.05
+    init_opacity_nonstatic: float = 0.01
     # dynamic set: a camera-frame frustum volume, depth as a fraction of the median point depth
     dynamic_depth: tuple[float, float] = (0.1, 0.6)
     time_freqs: int = 10  # Fourier time basis phi(t): 1 + 2 * time_freqs features (NeuralDiff 21)
     latent_dim: int = 17  # z_t = phi(t) W (NeuralDiff D = 17)
     feature_dim: int = 16  # per-Gaussian feature fed to the deformation networks
-    readout: bool = True  # per-Gaussian linear readout of z_t added to the networks' offsets
+    # sets with a per-Gaussian linear readout of z_t added to their network's offsets; the
+    # semi-static set is left without: with it, it would model hands by blinking in time
+    readout: tuple[str, ...] = ("dynamic",)
     hidden: int = 64
     semistatic_motion: bool = False  # let semi-static Gaussians also move (else opacity/colour)
     beta_min: float = 0.03
@@ -95,11 +97,13 @@ class TrainConfig(Section):
     lr_colors: float = 2.5e-3
     lr_betas: float = 5e-3
     lr_features: float = 5e-3
-    lr_readout: float = 5e-3
+    lr_readout: float = 3e-4  # the readout's offsets scale with |z_t| ~ 1: keep it slow
     lr_networks: float = 1e-3  # deformation MLPs and time latents, cosine-decayed
     sparsity: float = 0.01  # weight of mean non-static layer mask (NeuralDiff's density term)
-    warmup: int = 0  # the first iterations render only the warmup_layers
-    warmup_layers: tuple[str, ...] = ("static",)
+    # the first iterations render only the world-frame sets, so that the scene's geometry is in
+    # place before the camera-frame dynamic set can explain any of it
+    warmup: int = 3_000
+    warmup_layers: tuple[str, ...] = ("static", "semistatic")
     densify_from: int = 500
     densify_until: int = 15_000
     densify_every: int = 100
@@ -131,6 +135,9 @@ class RefineConfig(Section):
     iters_per_frame: int = 100  # optimisation steps per frame of T_N (test frames + neighbours)
     min_iters: int = 200
     lr_scale: float = 1.0  # multiplies the training learning rates
+    # and, for the semi-static set only: fine-tuning gently keeps resting objects that get
+    # little colour gradient on the analysed frames from being washed out by fusion gradients
+    semistatic_lr_scale: float = 0.2
     densify: bool = False  # grow/prune the non-static sets during refinement
     neighbors: int = 0  # N of Eq. 16-17 (paper: N = 0 is best)
     sparsity: float = 0.0  # the paper's TR loss is L_rgb + L_PMF + L_NMF (Eq. 13): no sparsity

@@ -28,7 +28,8 @@ VID = "SYN_T"
 TINY = ["--config", "gs_cpu", "--set", "train.iters=8", "--set", "train.densify_from=4",
         "--set", "train.densify_every=4", "--set", "train.log_every=4",
         "--set", "model.n_static=300", "--set", "model.n_semistatic=60",
-        "--set", "model.n_dynamic=60", "--set", "train.holdout_every=4"]
+        "--set", "model.n_dynamic=60", "--set", "train.holdout_every=4",
+        "--set", "train.warmup=0", "--set", "model.init_opacity_nonstatic=0.1"]
 CPU = torch.device("cpu")
 
 

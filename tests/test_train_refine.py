@@ -98,3 +98,25 @@ def test_refine_without_training_is_one_line_error(tmp_path):
     res = runner.invoke(app, ["refine", "--scene", "NOPE", "--data-root", str(tmp_path),
                               "--out", str(tmp_path)])
     assert res.exit_code != 0 and "no checkpoint" in str(res.exception)
+
+
+def test_ablate_and_report_tables(trained):
+    root, out = trained
+    res = runner.invoke(app, ["ablate", "--scene", "SYN_T", "--data-root", str(root),
+                              "--out", str(out), "--neighbors", "1",
+                              "--set", "refine.iters_per_frame=1", "--set", "refine.min_iters=3"])
+    assert res.exit_code == 0, res.output
+    folder = out / "SYN_T" / "gs" / "ablate"
+    rows = json.loads((folder / "ablation.json").read_text())
+    names = [r["method"] for r in rows]
+    assert names[:2] == ["2D motion masks (MG)", "GS"]
+    for name in ("GS + TR + PMF + NMF", "GS + PMF", "GS + TR-1 + PMF + NMF"):
+        assert name in names
+    assert len(rows) == 2 + 3 + 4 + 1
+    tr = next(r for r in rows if r["method"] == "GS + TR + NMF")
+    assert tr["seconds_per_frame"] > 0 and set(tr["map"]) == {"dynamic", "semistatic",
+                                                              "dynamic_semistatic"}
+    md = (folder / "ablation.md").read_text()
+    assert md.count("\n") == len(rows) + 2 and "%" in md
+    res = runner.invoke(app, ["report", "--scene", "SYN_T", "--out", str(out)])
+    assert res.exit_code == 0 and "gs/refine-lmf-n0" in res.output

@@ -144,7 +144,7 @@ class Scene:
             return self._cache[key]
         path = self.masks.path(name)
         mask = None if path is None else self._to_working(self.masks.read(name), str(path))
-        if self.cfg.cache_frames:
+        if mask is not None and self.cfg.cache_frames:
             self._cache[key] = mask
         return mask
 

@@ -93,15 +93,19 @@ class LayeredGaussians(nn.Module):
         dy_rgb = rng.uniform(0.3, 0.7, size=(cfg.n_dynamic, 3))
         d = cfg.latent_dim
         ss_w, dy_w = 4 + 3 * cfg.semistatic_motion, 11
-        ro = (lambda w: (d, w)) if cfg.readout else (lambda w: None)
+        def ro(layer: str, width: int) -> tuple[int, int] | None:
+            return (d, width) if layer in cfg.readout else None
+
         sets = {
             "static": init_gaussians(static_xyz, static_rgb, cfg.init_opacity, cfg.sh_degree,
                                      beta_init=cfg.beta_init if cfg.static_uncertainty else None,
                                      seed=seed),
             "semistatic": init_gaussians(ss_xyz, ss_rgb, cfg.init_opacity_nonstatic, 0,
-                                         cfg.feature_dim, cfg.beta_init, seed + 1, ro(ss_w)),
+                                         cfg.feature_dim, cfg.beta_init, seed + 1,
+                                         ro("semistatic", ss_w)),
             "dynamic": init_gaussians(dy_xyz, dy_rgb, cfg.init_opacity_nonstatic, 0,
-                                      cfg.feature_dim, cfg.beta_init, seed + 2, ro(dy_w)),
+                                      cfg.feature_dim, cfg.beta_init, seed + 2,
+                                      ro("dynamic", dy_w)),
         }
         return cls(cfg, sets, geo.scale)
 

@@ -62,7 +62,8 @@ def refine_model(
     if rc.sparsity > 0:
         terms["sparsity"] = sparsity_loss(rc.sparsity)
     opt = Optimisation(model, scene, cams, cfg, terms, idx, layers=NON_STATIC,
-                       densify=rc.densify, train_cfg=tcfg)
+                       densify=rc.densify, train_cfg=tcfg,
+                       lr_scale={"semistatic": rc.semistatic_lr_scale})
     start = time.perf_counter()
     opt.run(iters, run_dir, description=f"refine ({fusion}, N={neighbors})")
     return time.perf_counter() - start

@@ -30,12 +30,12 @@ SET_LR = {  # param name -> TrainConfig attribute
 
 
 def set_optimizers(
-    params: nn.ParameterDict, cfg: TrainConfig, scene_scale: float
+    params: nn.ParameterDict, cfg: TrainConfig, scene_scale: float, lr_scale: float = 1.0
 ) -> dict[str, torch.optim.Optimizer]:
     """One Adam per parameter tensor (the layout gsplat's strategy ops edit)."""
     opts = {}
     for name, p in params.items():
-        lr = getattr(cfg, SET_LR[name])
+        lr = getattr(cfg, SET_LR[name]) * lr_scale
         if name == "means":
             lr *= scene_scale
         elif name == "shN":
@@ -83,17 +83,22 @@ class Optimisation:
         layers: tuple[str, ...] = LAYERS,
         densify: bool = True,
         train_cfg: TrainConfig | None = None,
+        lr_scale: dict[str, float] | None = None,
     ):
+        """``lr_scale`` multiplies the learning rates of a set and its networks."""
         self.model, self.scene, self.cams, self.cfg = model, scene, cams, cfg
+        self.lr_scale = {n: (lr_scale or {}).get(n, 1.0) for n in LAYERS}
         self.tcfg = train_cfg or cfg.train
         self.terms, self.layers, self.densify = terms, layers, densify
         self.scale = float(model.scene_scale)
         self.sampler = FrameSampler(frames, self.tcfg.seed)
         self.needs_motion = any(k in terms for k in ("pmf", "nmf"))
-        self.set_opts = {n: set_optimizers(model.sets[n], self.tcfg, self.scale) for n in layers}
-        nets = [p for n in layers if n in NON_STATIC
-                for p in [*model.time[n].parameters(), *model.deform[n].parameters()]]
-        self.net_opt = torch.optim.Adam(nets, lr=self.tcfg.lr_networks) if nets else None
+        self.set_opts = {n: set_optimizers(model.sets[n], self.tcfg, self.scale,
+                                           self.lr_scale[n]) for n in layers}
+        nets = [{"params": [*model.time[n].parameters(), *model.deform[n].parameters()],
+                 "layer": n, "lr": self.tcfg.lr_networks * self.lr_scale[n]}
+                for n in layers if n in NON_STATIC]
+        self.net_opt = torch.optim.Adam(nets) if nets else None
         self.densifiers = {
             n: SetDensifier(self.tcfg, self.scale, self.tcfg.max_gaussians[n],
                             reset_opacity=(n == "static"))
@@ -107,10 +112,10 @@ class Optimisation:
         frac = self.step / max(self.tcfg.iters, 1)
         for n in self.layers:
             for g in self.set_opts[n]["means"].param_groups:
-                g["lr"] = self.tcfg.lr_means * self.scale * 0.01**frac
+                g["lr"] = self.tcfg.lr_means * self.scale * self.lr_scale[n] * 0.01**frac
         if self.net_opt is not None:
             for g in self.net_opt.param_groups:
-                g["lr"] = self.tcfg.lr_networks * 0.1**frac
+                g["lr"] = self.tcfg.lr_networks * self.lr_scale[g["layer"]] * 0.1**frac
 
     def _max_opacity(self, layer: str) -> Callable[[], torch.Tensor]:
         """Opacity used for pruning: static base opacity, non-static max over 16 times."""

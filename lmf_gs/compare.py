@@ -1,0 +1,389 @@
+"""`lmf-gs compare`: the Gaussian and the NeRF (NeuralDiff) backend side by side on one video.
+
+Both are trained on the same frames (same split) under one stated budget (each config's own
+iterations, the same iterations, or the same wall-clock seconds), refined with TR + LMF on the
+UDOS split frames, and measured the same way: UDOS mAP, held-out PSNR, training time, TR seconds
+per frame, render time of a whole test frame (RGB + layer masks, median) and peak memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import json
+import math
+import resource
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from lmf_gs.config import MOTION_TYPES, Config
+from lmf_gs.data.scene import Scene
+from lmf_gs.errors import LmfError
+from lmf_gs.eval.evaluate import COLUMNS, evaluate_scene, mg_predictor
+from lmf_gs.model.layered import LayeredGaussians
+from lmf_gs.nerf.evaluate import cameras
+from lmf_gs.nerf.losses import nerf_base_terms
+from lmf_gs.nerf.model import NeuralDiff
+from lmf_gs.nerf.refine import refine_nerf
+from lmf_gs.nerf.render import render_frame
+from lmf_gs.nerf.train import NerfOptimisation, train_nerf
+from lmf_gs.refine.refine import RefineResult, refine_run
+from lmf_gs.runs import load_checkpoint, new_numbered_dir, prepare_run_dir, resolve_device
+from lmf_gs.train.run import base_terms, train_scene
+from lmf_gs.train.trainer import Optimisation
+from lmf_gs.train.views import Cameras, scene_geometry, train_holdout
+
+BACKENDS = ("gs", "nerf")
+LABELS = {"gs": "GS + TR + LMF", "nerf": "NeRF + TR + LMF"}
+# GS training fields counted in iterations: scaled with train.iters when the budget changes it
+GS_SCHEDULE = ("densify_from", "densify_until", "reset_opacity_every", "warmup")
+RENDER_FRAMES = 3  # timed whole-frame renders per backend (after one untimed warm-up)
+
+
+@dataclass
+class BackendRow:
+    """One backend's measurements."""
+
+    backend: str
+    map: dict[str, float]
+    psnr_heldout: float | None
+    train_seconds: float | None  # the training loop (None: reused run without a summary)
+    train_steps: int
+    refine_seconds_per_frame: float
+    render_ms: float  # median over RENDER_FRAMES whole test frames
+    peak_memory_mb: float
+    resolution: str
+    run_dir: str
+    refine_dir: str
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    """Resident set size of this process (peak RSS where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc), so that RSS baselines are comparable."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class PeakMemory:
+    """Peak memory above the start of a ``with`` block: CUDA allocated bytes
+    (`torch.cuda.max_memory_allocated`), else process RSS sampled every 10 ms."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.peak = self.base = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            _release_free_memory()
+            self.base = self.peak = _rss_bytes()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+# -- budgets -----------------------------------------------------------------------------------
+
+
+def gs_with_iters(cfg: Config, iters: int) -> Config:
+    """``cfg`` with ``train.iters = iters`` and its iteration-counted schedule scaled alike."""
+    t = cfg.train
+    ratio = iters / max(t.iters, 1)
+    update = {k: max(1, round(getattr(t, k) * ratio)) if getattr(t, k) else 0
+              for k in GS_SCHEDULE}
+    return cfg.model_copy(update={"train": t.model_copy(update={"iters": iters, **update})})
+
+
+def nerf_with_iters(cfg: Config, iters: int) -> Config:
+    return cfg.model_copy(update={"nerf": cfg.nerf.model_copy(
+        update={"iters": iters, "epochs": None})})
+
+
+def _seconds_per_iter(step: Callable[[], object], device: torch.device, n: int = 5) -> float:
+    """Median seconds of ``n`` calls of ``step`` after two untimed ones."""
+    times = []
+    for k in range(n + 2):
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if k >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gs_seconds_per_iter(vid: str, cfg: Config) -> float:
+    """Seconds per GS training iteration of the initial model (densification may slow later
+    iterations down: the trainer's ``train.max_seconds`` stops it at the budget then)."""
+    scene = Scene(vid, cfg.data)
+    device = resolve_device(cfg)
+    train_idx, _ = train_holdout(scene, cfg.train.holdout_every)
+    for i in train_idx:
+        scene.image(i)  # decode once, outside the timing
+    model = LayeredGaussians.initialise(cfg.model, scene_geometry(scene), cfg.train.seed)
+    opt = Optimisation(model.to(device), scene, Cameras.of(scene, device), cfg, base_terms(cfg),
+                       train_idx)
+    return _seconds_per_iter(opt.iteration, device)
+
+
+def nerf_seconds_per_iter(vid: str, cfg: Config) -> float:
+    """Seconds per NeRF training iteration (constant over training)."""
+    scene = Scene(vid, cfg.data)
+    device = resolve_device(cfg)
+    train_idx, _ = train_holdout(scene, cfg.train.holdout_every)
+    model = NeuralDiff.initialise(cfg.nerf, scene, train_idx).to(device)
+    opt = NerfOptimisation(model, scene, cfg, nerf_base_terms(cfg), train_idx, 10, cfg.nerf.lr)
+    return _seconds_per_iter(opt.iteration, device)
+
+
+def apply_budget(
+    vid: str, gs_cfg: Config, nerf_cfg: Config, iters: int | None, budget_s: float | None,
+    console: Console,
+) -> tuple[Config, Config, dict]:
+    """The two training configs under the budget, and its description for the report.
+
+    ``iters``: both train that many iterations. ``budget_s``: each gets as many iterations as
+    its measured speed allows in ``budget_s`` seconds (so that its schedule completes) and
+    stops at ``budget_s`` in any case (speed measurement not counted). Neither: each config's
+    own schedule.
+    """
+    if iters is not None and budget_s is not None:
+        raise LmfError("--iters and --budget-s exclude each other")
+    if iters is not None:
+        if iters < 1:
+            raise LmfError(f"--iters {iters}: must be >= 1")
+        return gs_with_iters(gs_cfg, iters), nerf_with_iters(nerf_cfg, iters), \
+            {"mode": "iterations", "iters": iters}
+    if budget_s is None:
+        return gs_cfg, nerf_cfg, {"mode": "configs"}
+    if budget_s <= 0:
+        raise LmfError(f"--budget-s {budget_s}: must be > 0")
+    with console.status("measuring training speed of both backends"):
+        gs_spi, nerf_spi = gs_seconds_per_iter(vid, gs_cfg), nerf_seconds_per_iter(vid, nerf_cfg)
+    gs_iters, nerf_iters = max(1, int(budget_s / gs_spi)), max(1, int(budget_s / nerf_spi))
+    console.print(f"budget {budget_s:.0f} s: GS {gs_spi:.3f} s/iter -> {gs_iters} iters, "
+                  f"NeRF {nerf_spi:.3f} s/iter -> {nerf_iters} iters")
+    gs_cfg = gs_with_iters(gs_cfg, gs_iters)
+    gs_cfg = gs_cfg.model_copy(update={"train": gs_cfg.train.model_copy(
+        update={"max_seconds": budget_s})})
+    nerf_cfg = nerf_with_iters(nerf_cfg, nerf_iters)
+    nerf_cfg = nerf_cfg.model_copy(update={"nerf": nerf_cfg.nerf.model_copy(
+        update={"max_seconds": budget_s})})
+    return gs_cfg, nerf_cfg, {"mode": "seconds", "seconds": budget_s,
+                              "gs_seconds_per_iter": gs_spi, "nerf_seconds_per_iter": nerf_spi}
+
+
+# -- render timing -----------------------------------------------------------------------------
+
+
+def _median_ms(render: Callable[[int], object], frames: list[int], device: torch.device) -> float:
+    """Median milliseconds of ``render(i)`` over ``frames`` after one untimed warm-up."""
+    times = []
+    with torch.no_grad():
+        for k, i in enumerate([frames[0], *frames]):
+            start = time.perf_counter()
+            render(i)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if k:
+                times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def gs_render_ms(refined: RefineResult, vid: str) -> float:
+    """Median ms to render RGB + layer masks of a whole test frame with the refined GS model."""
+    state = torch.load(refined.run_dir / "refined.pt", map_location="cpu", weights_only=False)
+    cfg = Config.model_validate(state["config"])
+    device = resolve_device(cfg)
+    model = LayeredGaussians.from_state_dict(cfg.model, state["model"]).to(device).eval()
+    scene = Scene(vid, cfg.data)
+    cams = Cameras.of(scene, device)
+    frames = [scene.index(f) for f in refined.frames[:RENDER_FRAMES]]
+    return _median_ms(lambda i: model.render(cams.t[i:i + 1], cams.w2c[i:i + 1], cams.K[None],
+                                             cams.width, cams.height, cfg.render.backend),
+                      frames, device)
+
+
+def nerf_render_ms(refined: RefineResult, vid: str) -> float:
+    """The same for the refined NeRF model (rays in chunks of ``nerf.chunk``)."""
+    state = torch.load(refined.run_dir / "refined.pt", map_location="cpu", weights_only=False)
+    cfg = Config.model_validate(state["config"])
+    device = resolve_device(cfg)
+    model = NeuralDiff.from_state_dict(cfg.nerf, state["model"]).to(device).eval()
+    scene = Scene(vid, cfg.data)
+    cams = cameras(scene, model)
+    frames = [scene.index(f) for f in refined.frames[:RENDER_FRAMES]]
+    return _median_ms(lambda i: render_frame(model, cams, i, cfg.nerf), frames, device)
+
+
+# -- the comparison ----------------------------------------------------------------------------
+
+
+def _check_same_frames(gs_cfg: Config, nerf_cfg: Config) -> None:
+    for name, a, b in (("data.root", gs_cfg.data.root, nerf_cfg.data.root),
+                       ("train.holdout_every", gs_cfg.train.holdout_every,
+                        nerf_cfg.train.holdout_every),
+                       ("eval.split", gs_cfg.eval.split, nerf_cfg.eval.split)):
+        if a != b:
+            raise LmfError(f"the GS and NeRF configs differ in {name} ({a} vs {b}): the "
+                           "backends must see the same frames")
+
+
+def _run_backend(
+    backend: str, vid: str, cfg: Config, run_dir: Path, reuse: bool, console: Console,
+) -> BackendRow:
+    """Train (unless ``reuse``), refine with LMF, time renders, under one memory probe."""
+    train, refine, render_ms = ((train_scene, refine_run, gs_render_ms) if backend == "gs"
+                                else (train_nerf, refine_nerf, nerf_render_ms))
+    with PeakMemory(resolve_device(cfg)) as mem:
+        if reuse:
+            load_checkpoint(run_dir)  # one-line error when there is no trained run
+        else:
+            train(vid, cfg, prepare_run_dir(run_dir), console=console)
+        refined = refine(vid, cfg, run_dir, None, "lmf", 0, console=console)
+        ms = render_ms(refined, vid)
+    summary_path = run_dir / "train_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    psnr = summary.get("psnr_heldout")
+    trained = load_checkpoint(run_dir)
+    tcfg = Config.model_validate(trained["config"])
+    scene = Scene(vid, tcfg.data)
+    return BackendRow(
+        backend=backend,
+        map=refined.metrics.map,
+        psnr_heldout=None if psnr is None or math.isnan(psnr) else psnr,
+        train_seconds=summary.get("seconds"),
+        train_steps=int(trained["step"]),
+        refine_seconds_per_frame=refined.seconds_per_frame,
+        render_ms=ms,
+        peak_memory_mb=mem.mb,
+        resolution=f"{scene.width}x{scene.height}",
+        run_dir=str(run_dir),
+        refine_dir=str(refined.run_dir),
+    )
+
+
+def compare_scene(
+    vid: str, gs_cfg: Config, nerf_cfg: Config, out: Path, iters: int | None = None,
+    budget_s: float | None = None, reuse: bool = False, console: Console | None = None,
+) -> tuple[dict, Path]:
+    """Train (or, with ``reuse``, take ``out/VID/gs`` and ``out/VID/nerf``), refine and measure
+    both backends; writes ``comparison.json`` and ``comparison.md`` to ``out/VID/compare[-k]``
+    (fresh runs are trained inside it) and returns the report and that folder."""
+    console = console or Console()
+    _check_same_frames(gs_cfg, nerf_cfg)
+    if reuse and (iters is not None or budget_s is not None):
+        raise LmfError("--reuse takes the runs as trained: it excludes --iters and --budget-s")
+    gs_cfg, nerf_cfg, budget = apply_budget(vid, gs_cfg, nerf_cfg, iters, budget_s, console)
+    folder = new_numbered_dir(out / vid / "compare")
+    mg = evaluate_scene(vid, "mg", gs_cfg, mg_predictor).map
+    rows = []
+    for backend, cfg in (("gs", gs_cfg), ("nerf", nerf_cfg)):
+        run_dir = (out / vid if reuse else folder) / backend
+        console.print(f"[bold]{vid}: {LABELS[backend]}[/bold] ({run_dir})")
+        rows.append(_run_backend(backend, vid, cfg, run_dir, reuse, console))
+    report = {"scene": vid, "split": gs_cfg.eval.split, "budget": budget,
+              "device": {b: str(resolve_device(c)) for b, c in (("gs", gs_cfg),
+                                                                 ("nerf", nerf_cfg))},
+              "mg": mg, "rows": [asdict(r) for r in rows]}
+    (folder / "comparison.json").write_text(json.dumps(report, indent=1))
+    (folder / "comparison.md").write_text(markdown(report))
+    return report, folder
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+HEADER = ["method", *(f"mAP {COLUMNS[m]}" for m in MOTION_TYPES), "PSNR held-out",
+          "train s (steps)", "TR s/frame", "render ms/frame", "peak MB", "resolution"]
+
+
+def _f(v: float | None, fmt: str = ".2f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def table_rows(report: dict) -> list[list[str]]:
+    """Cells of the MG row and of one row per backend."""
+    out = [["2D motion masks (MG)", *(_f(report["mg"][m]) for m in MOTION_TYPES),
+            *[""] * (len(HEADER) - 4)]]
+    for r in report["rows"]:
+        out.append([LABELS[r["backend"]], *(_f(r["map"][m]) for m in MOTION_TYPES),
+                    _f(r["psnr_heldout"]), f"{_f(r['train_seconds'], '.1f')} ({r['train_steps']})",
+                    _f(r["refine_seconds_per_frame"]), _f(r["render_ms"], ".1f"),
+                    _f(r["peak_memory_mb"], ".0f"), r["resolution"]])
+    return out
+
+
+def speedups(report: dict) -> str:
+    """One line: how much faster GS renders and refines than NeRF."""
+    gs, nerf = report["rows"]
+    return (f"GS vs NeRF: render {nerf['render_ms'] / gs['render_ms']:.0f}x faster, "
+            f"TR {nerf['refine_seconds_per_frame'] / gs['refine_seconds_per_frame']:.1f}x "
+            f"faster per frame")
+
+
+def describe_budget(budget: dict) -> str:
+    if budget["mode"] == "iterations":
+        return f"same training iterations ({budget['iters']})"
+    if budget["mode"] == "seconds":
+        return f"same training wall-clock budget ({budget['seconds']:.0f} s)"
+    return "each config's own training schedule"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# {report['scene']}: Gaussian vs NeRF backend (UDOS {report['split']})", "",
+             f"Budget: {describe_budget(report['budget'])}; devices: "
+             + ", ".join(f"{k} {v}" for k, v in report["device"].items()) + ".", "",
+             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(c) + " |" for c in table_rows(report)]
+    return "\n".join([*lines, "", speedups(report), ""])
+
+
+def rich_table(report: dict) -> Table:
+    table = Table(title=f"{report['scene']}: GS vs NeRF, {describe_budget(report['budget'])}")
+    for h in HEADER:
+        table.add_column(h, justify="left" if h == "method" else "right")
+    for cells in table_rows(report):
+        table.add_row(*cells)
+    return table
