@@ -45,6 +45,8 @@ def test_train_writes_run_dir(trained):
 
 def test_train_refuses_to_overwrite_and_resumes(trained):
     root, out = trained
+    summary_path = out / "SYN_T" / "gs" / "train_summary.json"
+    first = json.loads(summary_path.read_text())["seconds"]
     res = runner.invoke(app, ["train", "--scene", "SYN_T", "--data-root", str(root),
                               "--out", str(out), *TINY])
     assert res.exit_code != 0 and "already holds a run" in str(res.exception)
@@ -53,6 +55,8 @@ def test_train_refuses_to_overwrite_and_resumes(trained):
     assert res.exit_code == 0, res.output
     _, _, ckpt = load_model(out / "SYN_T" / "gs", torch.device("cpu"))
     assert ckpt["step"] == 16
+    assert ckpt["elapsed"] > first  # training time adds up over resumes
+    assert json.loads(summary_path.read_text())["seconds"] == ckpt["elapsed"]
 
 
 def test_evaluate_gs_scores_layer_masks(trained):

@@ -105,6 +105,7 @@ class Optimisation:
             for n in layers
         }
         self.step = 0
+        self.elapsed = 0.0  # seconds spent in `run`, over resumes
 
     # -- one iteration ------------------------------------------------------------------------
 
@@ -170,6 +171,7 @@ class Optimisation:
     def state_dict(self) -> dict:
         return {
             "step": self.step,
+            "elapsed": self.elapsed,
             "model": self.model.state_dict(),
             "set_opts": {n: {k: o.state_dict() for k, o in opts.items()}
                          for n, opts in self.set_opts.items()},
@@ -182,6 +184,7 @@ class Optimisation:
     def load_state_dict(self, state: dict) -> None:
         """Restore optimisers/schedules (the model must already hold ``state["model"]``)."""
         self.step = state["step"]
+        self.elapsed = state.get("elapsed", 0.0)
         for n, opts in self.set_opts.items():
             for k, o in opts.items():
                 o.load_state_dict(state["set_opts"][n][k])
@@ -202,7 +205,7 @@ class Optimisation:
         and calling ``save(state)`` every ``checkpoint_every`` steps and at the end."""
         log_path = None if run_dir is None else run_dir / "train_log.jsonl"
         history: list[dict] = []
-        start = time.perf_counter()
+        start, before = time.perf_counter(), self.elapsed
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
@@ -212,18 +215,19 @@ class Optimisation:
         with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task(description, total=iters, completed=self.step, info="")
             while self.step < iters:
-                if self.tcfg.max_seconds is not None and \
-                        time.perf_counter() - start > self.tcfg.max_seconds:
+                self.elapsed = before + time.perf_counter() - start
+                if self.tcfg.max_seconds is not None and self.elapsed > self.tcfg.max_seconds:
                     console.print(f"{description}: time budget of {self.tcfg.max_seconds:.0f} s "
                                   f"spent at step {self.step}")
                     if save is not None:
                         save(self.state_dict())
                     break
                 logs = self.iteration()
+                self.elapsed = before + time.perf_counter() - start
                 if self.step % self.tcfg.log_every == 0 or self.step == iters:
                     counts = self.model.num_gaussians()
                     entry = {"step": self.step, **logs, "gaussians": counts,
-                             "seconds": time.perf_counter() - start}
+                             "seconds": self.elapsed}
                     history.append(entry)
                     if log_path is not None:
                         with log_path.open("a") as f:
