@@ -184,19 +184,22 @@ def ablate(
     set_: Overrides = None,
     neighbors: Annotated[str, typer.Option(
         help="Comma list of N for the neighbour rows (paper Table 3); '' for none.")] = "2,5,20",
+    backend: Backend = "gs",
 ) -> None:
     """The paper's ablation (Table 5: fusion with/without TR) and Table 3 (neighbours) on a
-    trained run, with the 2D mask row and seconds per refined frame; JSON + Markdown."""
+    trained run, with the 2D mask row and seconds per refined frame; JSON + Markdown in
+    OUT/VID/BACKEND/ablate/."""
     from lmf_gs.ablate import ablate_scene, rich_table
 
+    check_backend(backend)
     try:
         ns = [int(n) for n in neighbors.split(",") if n.strip()]
     except ValueError:
         raise LmfError(f"--neighbors {neighbors!r}: expected integers like 2,5,20") from None
-    train_dir = out / scene / "gs"
+    train_dir = out / scene / backend
     cfg = run_config(train_dir, config, set_, data_root)
-    rows, folder = ablate_scene(scene, cfg, train_dir, ns, console=console)
-    console.print(rich_table(rows, f"{scene}: ablation (UDOS mAP, relative to GS)"))
+    rows, folder = ablate_scene(scene, cfg, train_dir, ns, backend, console=console)
+    console.print(rich_table(rows, f"{scene}: ablation (UDOS mAP, relative to {rows[1].method})"))
     console.print(f"wrote {folder / 'ablation.json'} and {folder / 'ablation.md'}")
 
 

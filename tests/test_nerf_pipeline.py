@@ -1,16 +1,22 @@
-"""NeuralDiff backend end to end on a tiny synthetic video: train -> refine -> evaluate."""
+"""NeuralDiff backend end to end on a tiny synthetic video: train -> refine -> evaluate,
+ablate."""
 
+import copy
 import json
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from cli.main import app
+from lmf_gs.ablate import NerfBackend
 from lmf_gs.config import load_config
 from lmf_gs.data.synthetic import generate_scene
 from lmf_gs.eval.evaluate import evaluate_scene
 from lmf_gs.nerf import nerf_predictor, refine_nerf, train_nerf
 from lmf_gs.nerf.evaluate import load_nerf
+from lmf_gs.nerf.model import MODULES
 from lmf_gs.runs import prepare_run_dir
 
 TINY = ["render.device=cpu", "nerf.width=16", "nerf.depth=4", "nerf.skips=[2]",
@@ -82,3 +88,37 @@ def test_refine_and_evaluate(trained):
     result = evaluate_scene("SYN_T", "nerf", cfg, make)
     assert set(result.map) == {"dynamic", "semistatic", "dynamic_semistatic"}
     assert extra["psnr_heldout"] is not None and extra["checkpoint_step"] >= 8
+
+
+def test_ablate_cli(trained):
+    cfg, run, _ = trained
+    res = CliRunner().invoke(app, [
+        "ablate", "--backend", "nerf", "--scene", "SYN_T", "--data-root", str(cfg.data.root),
+        "--out", str(run.parent.parent), "--neighbors", "1",
+        "--set", "refine.iters_per_frame=1", "--set", "refine.min_iters=2"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((run / "ablate" / "ablation.json").read_text())
+    fused = ["", " + NMF", " + PMF", " + PMF + NMF"]
+    assert [r["method"] for r in rows] == [
+        "2D motion masks (MG)", "NeRF", *(f"NeRF{f}" for f in fused[1:]),
+        *(f"NeRF + TR{f}" for f in fused), "NeRF + TR-1 + PMF + NMF"]
+    assert all(r["seconds_per_frame"] > 0 for r in rows if "TR" in r["method"])
+    assert all(r["seconds_per_frame"] is None for r in rows if "TR" not in r["method"])
+    # the base row is the trained run as `evaluate --method nerf` scores it
+    base = evaluate_scene("SYN_T", "nerf", cfg, nerf_predictor(run, "SYN_T", cfg)[0]).map
+    assert rows[1]["map"] == pytest.approx(base, nan_ok=True)
+
+
+def test_ablation_tr_moves_only_non_static_copy(trained):
+    cfg, run, _ = trained
+    nerf = NerfBackend("SYN_T", cfg, run)
+    before = {k: v.clone() for k, v in nerf.base.state_dict().items()}
+    model = copy.deepcopy(nerf.base)
+    assert nerf.refine(model, nerf.scene.frames[:2], "lmf", 0) > 0
+    after = model.state_dict()
+    for k, v in before.items():
+        assert torch.equal(nerf.base.state_dict()[k], v), k  # the base is never touched
+        if k.split(".")[0] in MODULES["static"]:
+            assert torch.equal(after[k], v), k
+    assert any(not torch.equal(after[k], v) for k, v in before.items()
+               if k.startswith("dynamic."))
