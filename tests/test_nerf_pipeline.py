@@ -55,9 +55,10 @@ def test_train_writes_run_dir_and_resumes(trained):
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [4, 8]
     more = cfg.model_copy(update={"nerf": cfg.nerf.model_copy(update={"iters": 12})})
-    assert train_nerf("SYN_T", more, run, resume=True)["steps"] == 12
+    resumed = train_nerf("SYN_T", more, run, resume=True)
     _, _, ckpt = load_nerf(run, cfg)
-    assert ckpt["step"] == 12
+    assert resumed["steps"] == ckpt["step"] == 12
+    assert resumed["seconds"] == ckpt["elapsed"] > summary["seconds"]  # summed over resumes
 
 
 def test_time_budget_stops_training(trained, tmp_path):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor
 
 from lmf_gs.config import Config, NerfConfig, save_config
@@ -23,6 +21,7 @@ from lmf_gs.nerf.model import NeuralDiff
 from lmf_gs.nerf.rays import Rays
 from lmf_gs.nerf.render import render_rays
 from lmf_gs.runs import load_checkpoint, resolve_device
+from lmf_gs.train.loop import LoopSettings, run_loop
 from lmf_gs.train.losses import Batch, LossTerm, psnr, total_loss
 from lmf_gs.train.trainer import save_checkpoint
 from lmf_gs.train.views import train_holdout
@@ -76,6 +75,7 @@ class NerfOptimisation:
         self.pixels = PixelData(scene, frames, needs_motion, self.cams.K.device)
         self.opt = torch.optim.Adam(model.layer_parameters(layers), lr=lr, eps=1e-8)
         self.step = 0
+        self.elapsed = 0.0  # seconds spent in `run`, over resumes
 
     def batch(self) -> tuple[Batch, Rays]:
         """A random batch of ``batch_rays`` training rays as one-pixel cameras."""
@@ -107,12 +107,13 @@ class NerfOptimisation:
         return logs
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "model": self.model.state_dict(),
+        return {"step": self.step, "elapsed": self.elapsed, "model": self.model.state_dict(),
                 "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the optimiser and step (the model must already hold ``state["model"]``)."""
         self.step = state["step"]
+        self.elapsed = state.get("elapsed", 0.0)
         self.opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
 
@@ -120,44 +121,9 @@ class NerfOptimisation:
         self, run_dir: Path | None, save: Callable[[dict], None] | None = None,
         description: str = "train nerf", max_seconds: float | None = None,
     ) -> list[dict]:
-        """Iterate up to ``iters`` (or ``max_seconds``) with a progress bar, logging to
-        ``run_dir/train_log.jsonl`` and calling ``save(state)`` every ``checkpoint_every``
-        steps and at the end."""
-        ncfg, iters = self.ncfg, self.iters
-        log_path = None if run_dir is None else run_dir / "train_log.jsonl"
-        history: list[dict] = []
-        start = time.perf_counter()
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-        console = Console()
-        # without a terminal (CI, logs) print a plain line ~20 times per run instead of a bar
-        every = 0 if console.is_terminal else max(ncfg.log_every, iters // 20)
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
-            task = bar.add_task(description, total=iters, completed=self.step, info="")
-            while self.step < iters:
-                if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                    console.print(f"{description}: time budget of {max_seconds:.0f} s spent at "
-                                  f"step {self.step}")
-                    if save is not None:
-                        save(self.state_dict())
-                    break
-                logs = self.iteration()
-                if self.step % ncfg.log_every == 0 or self.step == iters:
-                    entry = {"step": self.step, **logs, "seconds": time.perf_counter() - start}
-                    history.append(entry)
-                    if log_path is not None:
-                        with log_path.open("a") as f:
-                            f.write(json.dumps(entry) + "\n")
-                    info = f"loss {logs['loss']:.3f} psnr {logs['psnr']:.1f}"
-                    bar.update(task, info=info)
-                    if every and (self.step % every < ncfg.log_every or self.step == iters):
-                        console.print(f"{description} {self.step}/{iters} {info}", highlight=False)
-                bar.update(task, completed=self.step)
-                if save is not None and (self.step % ncfg.checkpoint_every == 0
-                                         or self.step == iters):
-                    save(self.state_dict())
-        return history
+        """Iterate up to ``iters`` (or ``max_seconds``, see `run_loop`)."""
+        settings = LoopSettings(self.ncfg.log_every, self.ncfg.checkpoint_every, max_seconds)
+        return run_loop(self, self.iters, settings, run_dir, save, description)
 
 
 def train_nerf(
@@ -191,16 +157,14 @@ def train_nerf(
     )
     meta = {"vid": vid, "train_frames": [scene.frames[i] for i in train_idx],
             "heldout_frames": [scene.frames[i] for i in held], "loss_terms": sorted(terms)}
-    start = time.perf_counter()
     opt.run(run_dir, save=lambda st: save_checkpoint(run_dir, st, cfg, meta),
             max_seconds=cfg.nerf.max_seconds)
-    seconds = time.perf_counter() - start
     summary = {
         "scene": vid,
         "backend": "nerf",
         "iters": iters,
         "steps": opt.step,
-        "seconds": seconds,
+        "seconds": opt.elapsed,  # the training loop, summed over resumes
         "parameters": n_params,
         "psnr_heldout": heldout_psnr(model, scene, opt.cams, held, cfg.nerf),
         "heldout_frames": len(held),

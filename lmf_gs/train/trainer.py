@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
 from lmf_gs.config import Config, TrainConfig
@@ -19,6 +15,7 @@ from lmf_gs.data.scene import Scene
 from lmf_gs.model.layered import LAYERS, NON_STATIC, LayeredGaussians
 from lmf_gs.runs import CHECKPOINT
 from lmf_gs.train.densify import SetDensifier
+from lmf_gs.train.loop import LoopSettings, run_loop
 from lmf_gs.train.losses import LossTerm, RenderContext, psnr, total_loss
 from lmf_gs.train.views import Cameras, make_batch
 
@@ -201,47 +198,11 @@ class Optimisation:
         self, iters: int, run_dir: Path | None, save: Callable[[dict], None] | None = None,
         description: str = "train",
     ) -> list[dict]:
-        """Iterate up to ``iters`` with a progress bar, logging to ``run_dir/train_log.jsonl``
-        and calling ``save(state)`` every ``checkpoint_every`` steps and at the end."""
-        log_path = None if run_dir is None else run_dir / "train_log.jsonl"
-        history: list[dict] = []
-        start, before = time.perf_counter(), self.elapsed
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-        console = Console()
-        # without a terminal (CI, logs) print a plain line ~20 times per run instead of a bar
-        every = 0 if console.is_terminal else max(self.tcfg.log_every, iters // 20)
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
-            task = bar.add_task(description, total=iters, completed=self.step, info="")
-            while self.step < iters:
-                self.elapsed = before + time.perf_counter() - start
-                if self.tcfg.max_seconds is not None and self.elapsed > self.tcfg.max_seconds:
-                    console.print(f"{description}: time budget of {self.tcfg.max_seconds:.0f} s "
-                                  f"spent at step {self.step}")
-                    if save is not None:
-                        save(self.state_dict())
-                    break
-                logs = self.iteration()
-                self.elapsed = before + time.perf_counter() - start
-                if self.step % self.tcfg.log_every == 0 or self.step == iters:
-                    counts = self.model.num_gaussians()
-                    entry = {"step": self.step, **logs, "gaussians": counts,
-                             "seconds": self.elapsed}
-                    history.append(entry)
-                    if log_path is not None:
-                        with log_path.open("a") as f:
-                            f.write(json.dumps(entry) + "\n")
-                    info = (f"loss {logs['loss']:.3f} psnr {logs['psnr']:.1f} "
-                            + " ".join(f"{k[:2]}:{v}" for k, v in counts.items()))
-                    bar.update(task, info=info)
-                    if every and (self.step % every < self.tcfg.log_every or self.step == iters):
-                        console.print(f"{description} {self.step}/{iters} {info}", highlight=False)
-                bar.update(task, completed=self.step)
-                if save is not None and (self.step % self.tcfg.checkpoint_every == 0
-                                         or self.step == iters):
-                    save(self.state_dict())
-        return history
+        """Iterate up to ``iters`` (see `run_loop`), logging Gaussian counts per set."""
+        settings = LoopSettings(self.tcfg.log_every, self.tcfg.checkpoint_every,
+                                self.tcfg.max_seconds)
+        return run_loop(self, iters, settings, run_dir, save, description,
+                        self.model.num_gaussians)
 
 
 def save_checkpoint(run_dir: Path, state: dict, cfg: Config, extra: dict | None = None) -> None:
