@@ -9,11 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 W, H = 32, 16
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is fastest (and immune to a busy shared CPU)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 DIST = [-0.01, 0.002, 0.001, -0.0015]
 K_PARAMS = [20.0, 19.0, 16.0, 8.0]
 

@@ -24,13 +24,7 @@ COMMON = ["train.holdout_every=4", "refine.iters_per_frame=2", "refine.min_iters
           "data.downscale=1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest (and immune to a busy shared CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

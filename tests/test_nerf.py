@@ -24,13 +24,7 @@ TINY = NerfConfig(width=16, depth=4, skips=(2,), appearance_dim=4, coarse_sample
                   fine_samples=8, batch_rays=32, chunk=256)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest (and immune to a busy shared CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

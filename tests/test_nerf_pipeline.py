@@ -26,13 +26,7 @@ TINY = ["render.device=cpu", "nerf.width=16", "nerf.depth=4", "nerf.skips=[2]",
         "refine.min_iters=4"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest (and immune to a busy shared CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from rich.console import Console
 
 from lmf_gs.config import Config, save_config
 from lmf_gs.data.scene import Scene
-from lmf_gs.eval.udos_metric import layered_prediction, score_video
+from lmf_gs.eval.udos_metric import score_video
 from lmf_gs.fusion import fusion_terms
 from lmf_gs.model.layered import NON_STATIC
 from lmf_gs.nerf.evaluate import cameras, load_nerf, render_masks
@@ -21,7 +19,7 @@ from lmf_gs.nerf.losses import density_sparsity
 from lmf_gs.nerf.model import NeuralDiff
 from lmf_gs.nerf.train import NerfOptimisation
 from lmf_gs.refine.frames import parse_frames, with_neighbors
-from lmf_gs.refine.refine import RefineResult, split_or_empty
+from lmf_gs.refine.refine import RefineResult, save_masks, split_or_empty
 from lmf_gs.runs import new_numbered_dir
 from lmf_gs.train.losses import rgb_loss
 
@@ -48,24 +46,6 @@ def refine_nerf_model(
     return time.perf_counter() - start
 
 
-def save_nerf_masks(
-    model: NeuralDiff, scene: Scene, cfg: Config, frames: list[str], out: Path,
-) -> dict[str, dict[str, np.ndarray]]:
-    """Write soft dynamic/semi-static masks at GT resolution as PNG (x255) and .npy (float32)."""
-    out.mkdir(parents=True, exist_ok=True)
-    cams = cameras(scene, model)
-    preds = {}
-    for f in frames:
-        dyn, ss = render_masks(model, scene, cams, f, cfg.nerf)
-        stem = f.rsplit(".", 1)[0]
-        for name, m in (("dynamic", dyn), ("semistatic", ss)):
-            np.save(out / f"{stem}_{name}.npy", m.astype(np.float32))
-            Image.fromarray(np.round(np.clip(m, 0, 1) * 255).astype(np.uint8)).save(
-                out / f"{stem}_{name}.png")
-        preds[f] = layered_prediction(dyn, ss)
-    return preds
-
-
 def refine_nerf(
     vid: str, cfg: Config, train_dir: Path, frames_spec: str | None, fusion: str, neighbors: int,
     console: Console | None = None,
@@ -82,7 +62,9 @@ def refine_nerf(
     console.print(f"{vid}: refining NeuralDiff on {len(frames)} frames (+{neighbors} neighbours "
                   f"each) -> {run_dir}")
     seconds = refine_nerf_model(model, scene, cfg, frames, fusion, neighbors, run_dir)
-    preds = save_nerf_masks(model, scene, cfg, frames, run_dir / "masks")
+    cams = cameras(scene, model)
+    preds = save_masks(lambda f: render_masks(model, scene, cams, f, cfg.nerf), frames,
+                       run_dir / "masks")
     torch.save({"model": model.state_dict(), "config": cfg.model_dump(mode="json"),
                 "frames": frames}, run_dir / "refined.pt")
     scored = [f for f in frames if f in set(split_or_empty(scene, cfg.eval.split))]

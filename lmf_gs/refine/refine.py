@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,14 +71,14 @@ def refine_model(
 
 
 def save_masks(
-    model: LayeredGaussians, scene: Scene, cams: Cameras, frames: list[str], out: Path,
-    backend: str,
+    masks: Callable[[str], tuple[np.ndarray, np.ndarray]], frames: list[str], out: Path,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Write soft dynamic/semi-static masks at GT resolution as PNG (x255) and .npy (float32)."""
+    """Write each frame's soft (dynamic, semi-static) masks from ``masks(frame)``, at GT
+    resolution, as PNG (x255) and .npy (float32); returns the official predictions."""
     out.mkdir(parents=True, exist_ok=True)
     preds = {}
     for f in frames:
-        dyn, ss = render_masks(model, scene, cams, f, backend)
+        dyn, ss = masks(f)
         stem = f.rsplit(".", 1)[0]
         for name, m in (("dynamic", dyn), ("semistatic", ss)):
             np.save(out / f"{stem}_{name}.npy", m.astype(np.float32))
@@ -113,7 +114,8 @@ def refine_run(
     console.print(f"{vid}: refining {len(frames)} frames (+{neighbors} neighbours each) "
                   f"-> {run_dir}")
     seconds = refine_model(model, scene, cams, cfg, frames, fusion, neighbors, run_dir)
-    preds = save_masks(model, scene, cams, frames, run_dir / "masks", cfg.render.backend)
+    preds = save_masks(lambda f: render_masks(model, scene, cams, f, cfg.render.backend), frames,
+                       run_dir / "masks")
     torch.save({"model": model.state_dict(), "config": cfg.model_dump(mode="json"),
                 "frames": frames}, run_dir / "refined.pt")
     scored = [f for f in frames if f in set(split_or_empty(scene, cfg.eval.split))]
