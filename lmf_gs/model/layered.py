@@ -107,7 +107,9 @@ class LayeredGaussians(nn.Module):
                                       cfg.feature_dim, cfg.beta_init, seed + 2,
                                       ro("dynamic", dy_w)),
         }
-        return cls(cfg, sets, geo.scale)
+        with torch.random.fork_rng():  # the networks' initial weights depend on `seed` only
+            torch.manual_seed(seed)
+            return cls(cfg, sets, geo.scale)
 
     @classmethod
     def from_state_dict(cls, cfg: ModelConfig, state: dict[str, Tensor]) -> LayeredGaussians:

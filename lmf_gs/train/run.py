@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from rich.console import Console
 
 from lmf_gs.config import Config, save_config
@@ -35,6 +36,7 @@ def train_scene(
         ckpt = load_checkpoint(run_dir)
         model = LayeredGaussians.from_state_dict(cfg.model, ckpt["model"]).to(device)
     else:
+        torch.manual_seed(cfg.train.seed)  # what the loop draws from torch (resumes restore it)
         model = LayeredGaussians.initialise(cfg.model, scene_geometry(scene), cfg.train.seed)
         model = model.to(device)
     terms = {**base_terms(cfg), **(extra_terms or {})}
