@@ -80,10 +80,11 @@ def train(
     else:
         from lmf_gs.train.run import train_scene as train_fn
     summary = train_fn(scene, cfg, run_dir, resume=resume, console=console)
+    size = (f"{summary['parameters']} parameters" if backend == "nerf"
+            else f"gaussians {summary['gaussians']}")
     console.print(
         f"{scene}: trained {summary['iters']} iters in {summary['seconds']:.0f} s, "
-        f"held-out PSNR {summary['psnr_heldout']:.2f} dB, gaussians {summary['gaussians']} "
-        f"-> {run_dir}"
+        f"held-out PSNR {summary['psnr_heldout']:.2f} dB, {size} -> {run_dir}"
     )
 
 

@@ -117,3 +117,14 @@ def test_ablation_tr_moves_only_non_static_copy(trained):
             assert torch.equal(after[k], v), k
     assert any(not torch.equal(after[k], v) for k, v in before.items()
                if k.startswith("dynamic."))
+
+
+def test_train_cli_with_nerf_backend(trained, tmp_path):
+    cfg, _, _ = trained
+    sets = [a for kv in TINY for a in ("--set", kv)]
+    res = CliRunner().invoke(app, ["train", "--backend", "nerf", "--scene", "SYN_T",
+                                   "--data-root", str(cfg.data.root), "--out", str(tmp_path),
+                                   "--config", "nerf_cpu", *sets])
+    assert res.exit_code == 0, res.output
+    assert "parameters" in res.output
+    assert (tmp_path / "SYN_T" / "nerf" / "ckpt.pt").is_file()
