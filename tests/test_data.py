@@ -110,6 +110,8 @@ def test_motion_masks_fall_back_to_mg_cache_and_none_without(tiny):
     cached = np.full((16, 32), 128, np.uint8)
     write_png(tiny.root / "udos/cache/task2-2d/test/soft_scores" / tiny.vid /
               last.replace(".jpg", ".png"), cached)
+    assert scene.motion_mask(last) is None  # a Scene remembers that a frame has no mask
+    scene = Scene(tiny.vid, DataConfig(root=tiny.root))  # a new one finds the mask written since
     m = scene.motion_mask(last)
     assert m is not None and m.shape == (16, 32)
     np.testing.assert_allclose(m, 128 / 255, atol=1e-6)

@@ -32,18 +32,22 @@ def read_soft_mask(path: Path) -> np.ndarray:
 
 
 class MotionMasks:
-    """2D motion masks of one video: ``motion_masks/{vid}/`` first, then the UDOS MG cache."""
+    """2D motion masks of one video: ``motion_masks/{vid}/`` first, then the UDOS MG cache.
+
+    Where a frame's mask is (or that it has none) is looked up once and remembered for the
+    life of this object: a mask written later is seen by a new `MotionMasks` (a new `Scene`).
+    """
 
     def __init__(self, paths: ScenePaths):
         self.dirs = [paths.motion_masks, paths.mg_cache]
+        self._paths: dict[str, Path | None] = {}
 
     def path(self, frame: str) -> Path | None:
         """The PNG for ``frame`` (a .jpg frame name), or None when no mask exists."""
-        for d in self.dirs:
-            p = d / png_name(frame)
-            if p.is_file():
-                return p
-        return None
+        if frame not in self._paths:
+            files = (d / png_name(frame) for d in self.dirs)
+            self._paths[frame] = next((p for p in files if p.is_file()), None)
+        return self._paths[frame]
 
     def read(self, frame: str) -> np.ndarray | None:
         """Soft mask ``[H, W]`` in [0, 1], or None for a frame without a mask."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from lmf_gs.config import DataConfig
+from lmf_gs.data.cache import ArrayCache
 from lmf_gs.data.camera import Intrinsics, Remap
 from lmf_gs.data.epic_fields import frame_number, load_epic_fields, near_far_from_points
 from lmf_gs.data.frames import FrameStore
-from lmf_gs.data.masks import MotionMasks
+from lmf_gs.data.masks import MotionMasks, read_png
 from lmf_gs.data.paths import ScenePaths
 from lmf_gs.data.udos import GroundTruth, load_gt, split_frames
 from lmf_gs.errors import DataError
@@ -22,8 +24,9 @@ def box_downscale(image: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return image
     h, w = image.shape[0] // factor, image.shape[1] // factor
-    img = image[: h * factor, : w * factor]
-    return img.reshape(h, factor, w, factor, *img.shape[2:]).mean(axis=(1, 3))
+    img = np.ascontiguousarray(image[: h * factor, : w * factor])
+    # OpenCV's area resampling by an integer factor is this block mean, ~20x faster than numpy's
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, *img.shape[2:])
 
 
 def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -54,7 +57,8 @@ class Scene:
         self._index = {f: i for i, f in enumerate(self.frames)}
         self.intrinsics: Intrinsics = self.raw_intrinsics.pinhole().downscaled(cfg.downscale)
         self.masks = MotionMasks(self.paths)
-        self._cache: dict[str, np.ndarray] = {}
+        # decoded frames and masks, uint8 at the working resolution, least recently used first out
+        self.cache = ArrayCache(cfg.cache_mb * 2**20 if cfg.cache_frames else 0)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -125,28 +129,43 @@ class Scene:
             img = self._undistort(img)
         return box_downscale(img, self.cfg.downscale).astype(np.float32)
 
-    def image(self, frame: str | int) -> np.ndarray:
-        """Undistorted RGB ``[h, w, 3]`` float32 in [0, 1] of a frame (name or index)."""
-        name = self.frames[frame] if isinstance(frame, int) else frame
-        if name in self._cache:
-            return self._cache[name]
-        self.index(name)
-        img = self._to_working(self.frame_store.read(name), f"{self.frame_store.path}:{name}") / 255
-        if self.cfg.cache_frames:
-            self._cache[name] = img
+    def _to_uint8(self, image: np.ndarray, source: str) -> np.ndarray:
+        """Original-grid 0..255 image -> undistorted, downscaled, rounded uint8."""
+        return np.clip(np.rint(self._to_working(image, source)), 0, 255).astype(np.uint8)
+
+    def image_u8(self, frame: str | int) -> np.ndarray:
+        """Undistorted RGB ``uint8 [h, w, 3]`` of a frame (name or index), from the cache or
+        decoded into it. Safe from several threads; do not modify the returned array."""
+        name = frame if isinstance(frame, str) else self.frames[int(frame)]
+        img = self.cache.get(("rgb", name))
+        if img is None:
+            self.index(name)
+            img = self._to_uint8(self.frame_store.read(name), self.frame_store.source(name))
+            self.cache.put(("rgb", name), img)
         return img
 
-    def motion_mask(self, frame: str | int) -> np.ndarray | None:
-        """Undistorted soft motion mask ``[h, w]`` in [0, 1], or None when the frame has none."""
-        name = self.frames[frame] if isinstance(frame, int) else frame
-        key = f"motion:{name}"
-        if key in self._cache:
-            return self._cache[key]
+    def image(self, frame: str | int) -> np.ndarray:
+        """Undistorted RGB ``float32 [h, w, 3]`` in [0, 1] of a frame (name or index)."""
+        return self.image_u8(frame).astype(np.float32) / 255
+
+    def motion_mask_u8(self, frame: str | int) -> np.ndarray | None:
+        """Undistorted soft motion mask ``uint8 [h, w]`` (255 = moving), or None when the frame
+        has none (remembered). Safe from several threads; do not modify the returned array."""
+        name = frame if isinstance(frame, str) else self.frames[int(frame)]
         path = self.masks.path(name)
-        mask = None if path is None else self._to_working(self.masks.read(name), str(path))
-        if mask is not None and self.cfg.cache_frames:
-            self._cache[key] = mask
+        if path is None:
+            return None
+        mask = self.cache.get(("mask", name))
+        if mask is None:
+            mask = self._to_uint8(read_png(path), str(path))
+            self.cache.put(("mask", name), mask)
         return mask
+
+    def motion_mask(self, frame: str | int) -> np.ndarray | None:
+        """Undistorted soft motion mask ``float32 [h, w]`` in [0, 1], or None when the frame has
+        none."""
+        mask = self.motion_mask_u8(frame)
+        return None if mask is None else mask.astype(np.float32) / 255
 
     def split_frames(self, kind: str = "within_action") -> list[str]:
         """UDOS split frames of this video; each must be a registered frame."""
