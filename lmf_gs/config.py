@@ -5,15 +5,18 @@ Every run writes its resolved config (``config.yaml``) next to its outputs.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lmf_gs.errors import LmfError
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# the named configs: package data of lmf_gs (``lmf_gs/configs`` links to the top-level
+# ``configs/`` of the source tree), found alike in a checkout and after a non-editable install
+CONFIG_DIR = Path(str(resources.files("lmf_gs") / "configs"))
 MOTION_TYPES = ("dynamic", "semistatic", "dynamic_semistatic")
 
 
@@ -34,6 +37,9 @@ class DataConfig(Section):
     udos_split: str = "{root}/udos/split/test.json"
     udos_annotations: str = "{root}/udos/annotations"
     mg_cache: str = "{root}/udos/cache/task2-2d/test/soft_scores/{vid}"
+    # frame rate of the frame numbers (EPIC-KITCHENS: 50); an ``fps`` key in the EPIC Fields
+    # JSON wins. Gives the video's duration in seconds, from which the time basis is sized.
+    fps: float = Field(50.0, gt=0)
     # integer downscaling of frames and masks (2: 456x256 -> 228x128), box filter
     downscale: int = 1
     # keep decoded frames and motion masks in memory (uint8 at the working resolution), at most
@@ -81,7 +87,13 @@ class ModelConfig(Section):
     init_opacity_nonstatic: float = 0.01
     # dynamic set: a camera-frame frustum volume, depth as a fraction of the median point depth
     dynamic_depth: tuple[float, float] = (0.1, 0.6)
-    time_freqs: int = 10  # Fourier time basis phi(t): 1 + 2 * time_freqs features (NeuralDiff 21)
+    # Fourier time basis phi(t) (1 + 2 L features, see model/time_latent.py): "octave" =
+    # NeuralDiff's pi 2^k, k < L, with L derived from the video's duration so that the shortest
+    # period is about time_period_s seconds; "linear" = k pi, k = 1..10 (lmf-gs before); an int
+    # time_freqs forces L. The resolved basis is stored in the checkpoint.
+    time_basis: Literal["octave", "linear"] = "octave"
+    time_freqs: int | None = Field(None, ge=1)
+    time_period_s: float = Field(2.0, gt=0)
     latent_dim: int = 17  # z_t = phi(t) W (NeuralDiff D = 17)
     feature_dim: int = 16  # per-Gaussian feature fed to the deformation networks
     # sets with a per-Gaussian linear readout of z_t added to their network's offsets; the
@@ -172,7 +184,11 @@ class NerfConfig(Section):
     xyz_freqs: int = 10  # positional encoding octaves of positions (63 features)
     dir_freqs: int = 4  # ... of view directions (27 features)
     appearance_dim: int = 48  # per-frame appearance embedding of the static colour
-    time_freqs: int = 10  # z_t = phi(t) W with K = 1 + 2 * time_freqs = 21 Fourier features
+    # z_t = phi(t) W, phi with K = 1 + 2 L Fourier features: as `ModelConfig`'s time fields
+    # (NeuralDiff: octaves, L = 10, K = 21; here L is derived from the video's duration)
+    time_basis: Literal["octave", "linear"] = "octave"
+    time_freqs: int | None = Field(None, ge=1)
+    time_period_s: float = Field(2.0, gt=0)
     latent_dim: int = 17  # D
     beta_min: float = 0.03
     coarse_samples: int = 64  # stratified between the frame's near/far (static field only)

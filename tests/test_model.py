@@ -11,7 +11,7 @@ from lmf_gs.model import LayeredGaussians
 from lmf_gs.model.gaussians import quat_multiply
 from lmf_gs.model.layered import SceneGeometry, _rotmat_to_quat
 from lmf_gs.model.sh import sh_to_rgb
-from lmf_gs.model.time_latent import TimeLatent
+from lmf_gs.model.time_latent import TimeLatent, time_frequencies
 
 W, H = 24, 16
 K = np.array([[20.0, 0, 12], [0, 20.0, 8], [0, 0, 1]])
@@ -60,7 +60,7 @@ def test_rotmat_to_quat_and_multiply_match_scipy():
 
 
 def test_time_latent_is_smooth_and_low_frequency():
-    tl = TimeLatent(n_freqs=10, dim=17)
+    tl = TimeLatent(time_frequencies("linear", 10), dim=17)
     t = torch.linspace(-1, 1, 2001)
     z = tl(t)
     assert z.shape == (2001, 17) and tl.basis(t).shape == (2001, 21)

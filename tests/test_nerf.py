@@ -9,7 +9,7 @@ from lmf_gs.config import Config, NerfConfig
 from lmf_gs.data.scene import Scene
 from lmf_gs.fusion import nmf_loss, pmf_loss
 from lmf_gs.model.layered import LAYERS, NON_STATIC
-from lmf_gs.model.time_latent import TimeLatent
+from lmf_gs.model.time_latent import TimeLatent, time_octaves
 from lmf_gs.nerf.encoding import PosEncoding
 from lmf_gs.nerf.losses import NerfRender, NerfRenderContext, nerf_base_terms
 from lmf_gs.nerf.model import NeuralDiff
@@ -112,15 +112,17 @@ def test_dynamic_head_sees_camera_coordinates(scene):
 
 def test_time_latent_is_the_smooth_fourier_latent(scene):
     model = tiny_model(scene)
+    L = time_octaves(scene.duration_s)  # octaves sized to the video's duration
     for layer in NON_STATIC:
         lat = model.time[layer]
-        assert isinstance(lat, TimeLatent) and lat.basis(torch.zeros(1)).shape[1] == 21
+        assert isinstance(lat, TimeLatent) and lat.basis(torch.zeros(1)).shape[1] == 2 * L + 1
+        k = math.pi * 2.0 ** torch.arange(L)
+        torch.testing.assert_close(lat.freqs, k)
         t = torch.linspace(-1, 1, 2001)
         z = lat(t).detach()
         W = lat.W.detach()
-        k = torch.arange(1, 11) * math.pi
-        # |dz/dt| <= sum_k k pi (|W_cos,k| + |W_sin,k|): Lipschitz, no per-frame jumps
-        bound = (k[:, None] * (W[1:11].abs() + W[11:].abs())).sum(0)
+        # |dz/dt| <= sum_k w_k (|W_cos,k| + |W_sin,k|): Lipschitz, no per-frame jumps
+        bound = (k[:, None] * (W[1:L + 1].abs() + W[L + 1:].abs())).sum(0)
         slope = (z.diff(dim=0) / (t[1] - t[0])).abs().max(0).values
         assert (slope <= bound * 1.001 + 1e-6).all()
         assert (z.diff(dim=0).abs().max() < 0.05 * (z.max() - z.min()))

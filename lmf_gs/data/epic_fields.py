@@ -37,6 +37,7 @@ class EpicFields:
     w2c: np.ndarray  # [N, 4, 4] float64
     points: np.ndarray  # [P, 3] float64 (P may be 0)
     point_colors: np.ndarray  # [P, 3] uint8
+    fps: float | None = None  # optional top-level ``fps`` key: frame rate of the frame numbers
 
 
 def load_epic_fields(path: Path) -> EpicFields:
@@ -70,6 +71,11 @@ def load_epic_fields(path: Path) -> EpicFields:
         raise DataError(f"{path}: non-finite values in image poses")
     w2c = w2c_matrices(poses[:, :4], poses[:, 4:], frames, str(path))
 
+    fps = raw.get("fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float)
+                            or not np.isfinite(fps) or fps <= 0):
+        raise DataError(f"{path}: 'fps' must be a positive number, got {fps!r}")
+
     pts = np.asarray(raw.get("points") or np.zeros((0, 6)), dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] < 6:
         raise DataError(f"{path}: 'points' must be a list of [x, y, z, r, g, b]")
@@ -79,6 +85,7 @@ def load_epic_fields(path: Path) -> EpicFields:
         w2c=w2c,
         points=pts[:, :3].copy(),
         point_colors=np.clip(pts[:, 3:6], 0, 255).astype(np.uint8),
+        fps=None if fps is None else float(fps),
     )
 
 

@@ -51,6 +51,8 @@ class Scene:
         self.raw_intrinsics: Intrinsics = ef.intrinsics
         self.frames: list[str] = ef.frames
         self.frame_numbers = np.array([frame_number(f) for f in self.frames], dtype=np.int64)
+        # frame rate of the frame numbers: the camera file's ``fps`` key, else ``data.fps``
+        self.fps: float = ef.fps if ef.fps is not None else cfg.fps
         self.w2c: np.ndarray = ef.w2c
         self.points: np.ndarray = ef.points
         self.point_colors: np.ndarray = ef.point_colors
@@ -78,9 +80,15 @@ class Scene:
             raise DataError(f"{self.paths.epic_fields}: frame {name} is not registered")
         return self._index[name]
 
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the first to the last registered frame (``times`` -1 to 1)."""
+        return float(self.frame_numbers[-1] - self.frame_numbers[0]) / self.fps
+
     @cached_property
     def times(self) -> np.ndarray:
-        """Normalised time in [-1, 1] from frame numbers ``[N]`` (float32)."""
+        """Normalised time in [-1, 1] from frame numbers ``[N]`` (float32): t = -1 + 2 s /
+        `duration_s` at s seconds after the first frame."""
         f = self.frame_numbers.astype(np.float64)
         span = max(f[-1] - f[0], 1.0)
         return (2.0 * (f - f[0]) / span - 1.0).astype(np.float32)

@@ -19,7 +19,7 @@ from lmf_gs.config import ModelConfig
 from lmf_gs.model.deform import Deformation
 from lmf_gs.model.gaussians import empty_like_state, init_gaussians, quat_multiply
 from lmf_gs.model.sh import sh_to_rgb
-from lmf_gs.model.time_latent import TimeLatent
+from lmf_gs.model.time_latent import TimeLatent, resolve_time_freqs, time_frequencies
 from lmf_gs.render import rasterize
 
 LAYERS = ("static", "semistatic", "dynamic")
@@ -60,19 +60,22 @@ class SceneGeometry:
     K: np.ndarray  # [3, 3] working-resolution intrinsics
     width: int
     height: int
+    duration_s: float | None = None  # first to last frame (sizes the octave time basis)
 
 
 class LayeredGaussians(nn.Module):
     """Static (world), semi-static (world, time-varying) and dynamic (camera frame) Gaussians."""
 
-    def __init__(self, cfg: ModelConfig, sets: dict[str, nn.ParameterDict], scene_scale: float):
+    def __init__(self, cfg: ModelConfig, sets: dict[str, nn.ParameterDict], scene_scale: float,
+                 time_freqs: Tensor):
+        """``time_freqs [L]``: angular frequencies of the time basis (`time_frequencies`)."""
         super().__init__()
         self.cfg = cfg
         self.sets = nn.ModuleDict(sets)
         self.register_buffer("scene_scale", torch.tensor(float(scene_scale)))
         d, f, h = cfg.latent_dim, cfg.feature_dim, cfg.hidden
         ss_out = {"opacity": 1, "rgb": 3, **({"xyz": 3} if cfg.semistatic_motion else {})}
-        self.time = nn.ModuleDict({n: TimeLatent(cfg.time_freqs, d, seed=i)
+        self.time = nn.ModuleDict({n: TimeLatent(time_freqs, d, seed=i)
                                    for i, n in enumerate(NON_STATIC)})
         self.deform = nn.ModuleDict({
             "semistatic": Deformation(d, f, h, ss_out),
@@ -83,7 +86,8 @@ class LayeredGaussians(nn.Module):
 
     @classmethod
     def initialise(cls, cfg: ModelConfig, geo: SceneGeometry, seed: int = 0) -> LayeredGaussians:
-        """Static/semi-static sets from the EPIC points, dynamic set in a camera frustum volume."""
+        """Static/semi-static sets from the EPIC points, dynamic set in a camera frustum volume;
+        the time basis sized to ``geo.duration_s`` (see `ModelConfig.time_basis`)."""
         rng = np.random.default_rng(seed)
         static_xyz, static_rgb = _resample_points(geo.points, geo.colors, cfg.n_static, rng,
                                                   jitter=0.002 * geo.scale)
@@ -109,18 +113,20 @@ class LayeredGaussians(nn.Module):
         }
         with torch.random.fork_rng():  # the networks' initial weights depend on `seed` only
             torch.manual_seed(seed)
-            return cls(cfg, sets, geo.scale)
+            n_freqs = resolve_time_freqs(cfg.time_basis, cfg.time_freqs, geo.duration_s,
+                                         cfg.time_period_s)
+            return cls(cfg, sets, geo.scale, time_frequencies(cfg.time_basis, n_freqs))
 
     @classmethod
     def from_state_dict(cls, cfg: ModelConfig, state: dict[str, Tensor]) -> LayeredGaussians:
-        """Rebuild a model (with its saved Gaussian counts) from `state_dict()`."""
+        """Rebuild a model (with its saved Gaussian counts and time basis) from `state_dict()`."""
         sets = {}
         for layer in LAYERS:
             prefix = f"sets.{layer}."
             sets[layer] = empty_like_state(
                 {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
             )
-        model = cls(cfg, sets, float(state["scene_scale"]))
+        model = cls(cfg, sets, float(state["scene_scale"]), state["time.semistatic.freqs"])
         model.load_state_dict(state)
         return model
 

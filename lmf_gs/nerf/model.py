@@ -11,7 +11,8 @@ each non-static layer has its own time latent z_t (same Fourier basis; NeuralDif
 that a loss on one layer's mask can be kept from the other layer entirely; positions are
 normalised by the scene (median SfM point, median point depth) so that the encoding means the
 same on any COLMAP scale; the dynamic head's input is not zero-padded to the semi-static width
-(zero inputs add nothing).
+(zero inputs add nothing); the time basis's octave count is derived from the video's duration
+(NeuralDiff: 10 octaves whatever the length, see `lmf_gs.model.time_latent`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 from lmf_gs.config import NerfConfig
 from lmf_gs.data.scene import Scene
 from lmf_gs.model.layered import LAYERS, NON_STATIC
-from lmf_gs.model.time_latent import TimeLatent
+from lmf_gs.model.time_latent import TimeLatent, resolve_time_freqs, time_frequencies
 from lmf_gs.nerf.encoding import PosEncoding
 from lmf_gs.train.views import scene_geometry
 
@@ -100,7 +101,8 @@ class SampleFields:
 class NeuralDiff(nn.Module):
     """Static, semi-static and dynamic radiance fields (see the module docstring)."""
 
-    def __init__(self, cfg: NerfConfig, n_frames: int):
+    def __init__(self, cfg: NerfConfig, n_frames: int, time_freqs: Tensor):
+        """``time_freqs [L]``: angular frequencies of the time basis (`time_frequencies`)."""
         super().__init__()
         self.cfg = cfg
         W, D = cfg.width, cfg.latent_dim
@@ -109,7 +111,7 @@ class NeuralDiff(nn.Module):
         self.coarse = StaticField(xd, dd, 0, W, cfg.depth, cfg.skips)
         self.fine = StaticField(xd, dd, cfg.appearance_dim, W, cfg.depth, cfg.skips)
         self.appearance = nn.Embedding(n_frames, cfg.appearance_dim)
-        self.time = nn.ModuleDict({n: TimeLatent(cfg.time_freqs, D, seed=i)
+        self.time = nn.ModuleDict({n: TimeLatent(time_freqs, D, seed=i)
                                    for i, n in enumerate(NON_STATIC)})
         self.semistatic = LayerHead(W + D, W // 2)
         self.dynamic = LayerHead(xd + D, W // 2)
@@ -123,8 +125,11 @@ class NeuralDiff(nn.Module):
     @classmethod
     def initialise(cls, cfg: NerfConfig, scene: Scene, train_idx: list[int]) -> NeuralDiff:
         """A fresh model normalised to the scene; frames outside ``train_idx`` borrow the
-        appearance of the training frame nearest in frame number (as NeuralDiff)."""
-        model = cls(cfg, len(scene))
+        appearance of the training frame nearest in frame number (as NeuralDiff); the time
+        basis is sized to the video's duration (see `NerfConfig.time_basis`)."""
+        n_freqs = resolve_time_freqs(cfg.time_basis, cfg.time_freqs, scene.duration_s,
+                                     cfg.time_period_s)
+        model = cls(cfg, len(scene), time_frequencies(cfg.time_basis, n_freqs))
         model.center.copy_(torch.as_tensor(np.median(scene.points, axis=0)))
         model.scale.fill_(scene_geometry(scene).scale)
         numbers = scene.frame_numbers
@@ -135,7 +140,7 @@ class NeuralDiff(nn.Module):
 
     @classmethod
     def from_state_dict(cls, cfg: NerfConfig, state: dict[str, Tensor]) -> NeuralDiff:
-        model = cls(cfg, int(state["appearance.weight"].shape[0]))
+        model = cls(cfg, int(state["appearance.weight"].shape[0]), state["time.semistatic.freqs"])
         model.load_state_dict(state)
         return model
 
