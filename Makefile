@@ -42,5 +42,11 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/bench_render.py
 
+# cost against video length (synthetic 100 / 1,000 / 4,000 frames): ms per training step, share
+# of a step waiting for data, peak RSS, data-path throughput; one torch thread unless set
+.PHONY: bench-scale
+bench-scale: setup
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/bench_scale.py
+
 clean:
 	rm -rf $(VENV) runs/demo $(DEMO_ROOT)
