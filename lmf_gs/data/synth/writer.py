@@ -20,6 +20,7 @@ from lmf_gs.data.synth.masks import ground_truth, motion_mask, residual_flow
 from lmf_gs.data.synth.render import Frame, Renderer
 from lmf_gs.data.synth.scene import KitchenScene
 
+EPIC_FPS = 50.0  # frame rate of EPIC-KITCHENS frame numbers
 JPEG_QUALITY = 95
 N_POINTS = 4000
 POINT_NOISE = 0.003  # metres
@@ -42,8 +43,9 @@ class SynthResult:
     frames: list[str]  # registered frame names, time order
     test_frames: list[str]  # the ``within_action`` frames
     split: dict[str, list[str]]  # the video's entry in ``udos/split/test.json``
-    seconds: float
+    seconds: float  # wall-clock time spent generating
     scene: KitchenScene
+    duration_s: float  # first to last registered frame, at the video's fps
 
 
 def _write_frame(root: Path, vid: str, name: str, rgb: np.ndarray,
@@ -116,8 +118,9 @@ def _points(scene: KitchenScene, frame: Frame, rng: np.random.Generator, count: 
     return np.hstack([xyz, rgb])
 
 
-def _epic_fields(scene: KitchenScene, points: np.ndarray) -> dict:
-    """EPIC Fields JSON: OPENCV camera, world-to-camera poses, coloured sparse points."""
+def _epic_fields(scene: KitchenScene, points: np.ndarray, fps: float | None) -> dict:
+    """EPIC Fields JSON: OPENCV camera, world-to-camera poses, coloured sparse points (and the
+    frame rate as a top-level ``fps`` key when given)."""
     intr, sim = scene.intrinsics, scene.similarity
     images = {}
     for k, name in enumerate(scene.frame_names):
@@ -129,6 +132,7 @@ def _epic_fields(scene: KitchenScene, points: np.ndarray) -> dict:
                    "params": [float(v) for v in intr.params]},
         "images": images,
         "points": [[*map(float, p), *map(int, c)] for p, c in zip(xyz, points[:, 3:], strict=True)],
+        **({} if fps is None else {"fps": fps}),
     }
 
 
@@ -160,6 +164,7 @@ def _write_udos(root: Path, vid: str, scene: KitchenScene, parts: np.ndarray,
 def generate_scene(
     root: Path, vid: str = "SYN_01", n_frames: int = 120, seed: int = 0, width: int = 456,
     height: int = 256, *, motion: bool = True, frames_as_tar: bool = False,
+    stride: int | None = None, fps: float = EPIC_FPS,
 ) -> SynthResult:
     """Render a synthetic egocentric kitchen video and write it into the data root ``root``.
 
@@ -167,12 +172,21 @@ def generate_scene(
     UDOS ground truth for the test split, the split itself (merged into ``test.json``) and the
     motion masks of the test frames in the UDOS 2D-cache layout. Deterministic per ``seed``;
     a previous rendering of the same ``vid`` is replaced, other videos are left alone.
+
+    ``stride`` (registration stride in frame numbers at ``fps``): EPIC's time base, frames
+    ``stride`` +- 25% apart and motion at real speed, so 600 frames at stride 25 span 5 minutes.
+    Without it (the default, unchanged output), frame numbers advance by 1-4 and the same story
+    is stretched over any length. The JSON gets an ``fps`` key with a stride or a non-EPIC fps.
     """
     if n_frames < 8:
         raise ValueError(f"n_frames must be at least 8, got {n_frames}")
+    if stride is not None and stride < 1:
+        raise ValueError(f"stride must be at least 1 frame, got {stride}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     start = time.perf_counter()
     root = Path(root)
-    scene = KitchenScene(seed, n_frames, width, height, motion)
+    scene = KitchenScene(seed, n_frames, width, height, motion, stride, fps)
     renderer = Renderer(scene)
     names = scene.frame_names
     _clear(root, vid)
@@ -197,7 +211,8 @@ def generate_scene(
         cloud = cloud[np.sort(rng.choice(len(cloud), N_POINTS, replace=False))]
     fields = root / "epic_fields" / f"{vid}.json"
     fields.parent.mkdir(parents=True, exist_ok=True)
-    fields.write_text(json.dumps(_epic_fields(scene, cloud)))
+    written_fps = fps if stride is not None or fps != EPIC_FPS else None
+    fields.write_text(json.dumps(_epic_fields(scene, cloud, written_fps)))
     split = _write_udos(root, vid, scene, parts, rng)
     return SynthResult(vid, root, names, split["within_action"], split,
-                       time.perf_counter() - start, scene)
+                       time.perf_counter() - start, scene, scene.duration_s)
