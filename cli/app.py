@@ -18,12 +18,13 @@ app = typer.Typer(
 )
 console = Console()
 
+
 def run_config(
     run_dir: Path, config: str | None, overrides: list[str] | None, data_root: Path
 ) -> Config:
     """The config a trained run was made with (its config.yaml), unless ``--config`` names
     another, with this call's overrides on top."""
-    from lmf_gs.runs import load_checkpoint
+    from lmf_gs.core.runs import load_checkpoint
 
     base = config if config is not None else run_dir / "config.yaml"
     if config is None and not (run_dir / "config.yaml").is_file():
@@ -31,10 +32,11 @@ def run_config(
     return make_config(base, overrides, data_root)
 
 
-def default_config(backend: str = "gs") -> str:
-    """``gs``/``nerf`` (paper scale) on a CUDA machine, ``gs_cpu``/``nerf_cpu`` elsewhere."""
+def default_config(backend: str) -> str:
+    """The backend's paper-scale config on a CUDA machine, its ``_cpu`` variant elsewhere."""
     import torch
 
-    return backend if torch.cuda.is_available() else f"{backend}_cpu"
+    from lmf_gs.backends import get_backend
 
-
+    name = get_backend(backend).config
+    return name if torch.cuda.is_available() else f"{name}_cpu"

@@ -1,4 +1,4 @@
-"""Core commands: synth, train, refine, evaluate."""
+"""Core commands: synth, train, refine, evaluate, report."""
 
 from __future__ import annotations
 
@@ -8,25 +8,10 @@ from typing import Annotated
 import typer
 
 from cli.app import app, console, default_config, run_config
-from cli.options import (
-    BACKENDS,
-    Backend,
-    ConfigName,
-    DataRoot,
-    Out,
-    Overrides,
-    Scenes,
-    make_config,
-)
+from cli.options import Backend, ConfigName, DataRoot, Out, Overrides, Scenes, make_config
 from lmf_gs.errors import LmfError
 
-METHODS = ("mg", *BACKENDS)
-
-
-def check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise LmfError(f"unknown backend {backend!r} (expected one of: {', '.join(BACKENDS)})")
-
+MIN_SYNTH_FRAMES = 10  # enough for a train/held-out split and a UDOS split
 
 @app.command()
 def synth(
@@ -41,9 +26,15 @@ def synth(
 ) -> None:
     """Generate a synthetic egocentric kitchen video and score its 2D motion masks (MG row)."""
     from lmf_gs.config import load_config
+    from lmf_gs.data.scene import Scene
     from lmf_gs.data.synthetic import generate_scene
-    from lmf_gs.eval.evaluate import evaluate_scene, mg_predictor, results_table
+    from lmf_gs.experiments.evaluate import evaluate_scene, mg_predictor, results_table
 
+    if frames < MIN_SYNTH_FRAMES:
+        raise LmfError(f"--frames {frames}: a synthetic video needs at least {MIN_SYNTH_FRAMES} "
+                       "frames")
+    if width < 32 or height < 32:
+        raise LmfError(f"--width/--height {width}x{height}: at least 32x32 pixels")
     with console.status(f"rendering {vid} ({frames} frames, {width}x{height})"):
         res = generate_scene(out, vid, frames, seed, width, height, motion=not static,
                              frames_as_tar=tar)
@@ -51,7 +42,7 @@ def synth(
     if static:
         return
     cfg = load_config(None, [f"data.root={out}"])
-    result = evaluate_scene(vid, "mg", cfg, mg_predictor)
+    result = evaluate_scene(vid, "mg", cfg, lambda: mg_predictor(Scene(vid, cfg.data)))
     console.print(results_table([result], "2D motion masks vs GT (UDOS mAP)"))
 
 
@@ -66,25 +57,23 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run.")] = False,
     backend: Backend = "gs",
 ) -> None:
-    """Train the layered model of a video into OUT/VID/BACKEND (config, checkpoint, logs)."""
-    from lmf_gs.runs import prepare_run_dir
+    """Train the layered model of a video into OUT/VID/BACKEND (config, checkpoint, logs).
+    Ctrl-C or SIGTERM checkpoints before stopping; --resume continues."""
+    from lmf_gs.backends import get_backend
+    from lmf_gs.core.runs import RunDir
+    from lmf_gs.experiments.train import train_run
 
-    check_backend(backend)
-    run_dir = prepare_run_dir(out / scene / backend, resume=resume, overwrite=overwrite)
+    kind = get_backend(backend)
+    run = RunDir(out / scene / kind.name, resume=resume, overwrite=overwrite)
     if resume:  # the run's own config, with this call's overrides on top
-        cfg = run_config(run_dir, None, set_, data_root)
+        cfg = run_config(run.path, None, set_, data_root)
     else:
-        cfg = make_config(config or default_config(backend), set_, data_root)
-    if backend == "nerf":
-        from lmf_gs.nerf.train import train_nerf as train_fn
-    else:
-        from lmf_gs.train.run import train_scene as train_fn
-    summary = train_fn(scene, cfg, run_dir, resume=resume, console=console)
-    size = (f"{summary['parameters']} parameters" if backend == "nerf"
-            else f"gaussians {summary['gaussians']}")
+        cfg = make_config(config or default_config(kind.name), set_, data_root)
+    summary = train_run(kind, scene, cfg, run, console=console)
+    size = ", ".join(f"{k} {v}" for k, v in summary.items() if k in ("gaussians", "parameters"))
     console.print(
-        f"{scene}: trained {summary['iters']} iters in {summary['seconds']:.0f} s, "
-        f"held-out PSNR {summary['psnr_heldout']:.2f} dB, {size} -> {run_dir}"
+        f"{scene}: trained {summary['steps']} iters in {summary['seconds']:.0f} s, "
+        f"held-out PSNR {summary['psnr_heldout']:.2f} dB, {size} -> {run.path}"
     )
 
 
@@ -105,24 +94,23 @@ def refine(
     backend: Backend = "gs",
 ) -> None:
     """Test-time refinement of a trained run (static layer frozen) with layered motion fusion;
-    writes masks and metrics.json to OUT/VID/BACKEND/refine-FUSION-nN/ (never overwriting)."""
-    from lmf_gs.eval.evaluate import results_table
+    writes masks and metrics.json to OUT/VID/BACKEND/refine-FUSION-nN/ (never overwriting; an
+    unfinished run with the same settings is resumed)."""
+    from lmf_gs.backends import get_backend
+    from lmf_gs.experiments.evaluate import results_table
+    from lmf_gs.experiments.refine import refine_run
 
-    check_backend(backend)
-    if backend == "nerf":
-        from lmf_gs.nerf.refine import refine_nerf as refine_run
-    else:
-        from lmf_gs.refine.refine import refine_run
+    kind = get_backend(backend)
 
     overrides = [*(set_ or [])]
     if neighbors is not None:
         overrides.append(f"refine.neighbors={neighbors}")
     if fusion is not None:
         overrides.append(f"refine.fusion={fusion}")
-    train_dir = out / scene / backend
+    train_dir = out / scene / kind.name
     cfg = run_config(train_dir, config, overrides, data_root)
-    res = refine_run(scene, cfg, train_dir, frames, cfg.refine.fusion, cfg.refine.neighbors,
-                     console=console)
+    res = refine_run(kind, scene, cfg, train_dir, frames, cfg.refine.fusion,
+                     cfg.refine.neighbors, console=console)
     console.print(f"refined {len(res.frames)} frames in {res.seconds:.1f} s "
                   f"({res.seconds_per_frame:.2f} s per frame) -> {res.run_dir}")
     if res.metrics.frame_count:
@@ -132,40 +120,34 @@ def refine(
 @app.command()
 def evaluate(
     scene: Scenes,
-    method: Annotated[str, typer.Option(help=f"What to score: {', '.join(METHODS)}.")] = "mg",
+    method: Annotated[str, typer.Option(
+        help="What to score: mg (the 2D masks) or a backend's trained run (gs, nerf).")] = "mg",
     data_root: DataRoot = Path("data"),
     out: Out = Path("runs"),
     config: ConfigName = None,
     set_: Overrides = None,
 ) -> None:
-    """Score a method on the UDOS split (official protocol); writes OUT/VID/METHOD/metrics.json."""
+    """Score a method on the UDOS split (official protocol); writes OUT/VID/METHOD/metrics.json
+    (metrics-<settings>.json beside it when that holds numbers under other settings)."""
     import json
 
-    from lmf_gs.eval.evaluate import (
-        evaluate_scene,
+    from lmf_gs.backends import BACKENDS
+    from lmf_gs.experiments.evaluate import (
+        evaluate_method,
         expand_scenes,
-        mg_predictor,
         results_table,
         summary_json,
-        trained_predictor,
         write_metrics,
     )
 
-    if method not in METHODS:
-        raise LmfError(f"unknown method {method!r} (expected one of: {', '.join(METHODS)})")
+    methods = ("mg", *BACKENDS)
+    if method not in methods:
+        raise LmfError(f"unknown method {method!r} (expected one of: {', '.join(methods)})")
     cfg = make_config(config, set_, data_root)
     results = []
     for vid in expand_scenes(scene, cfg.data):
-        vcfg, make_predictor, extra = cfg, mg_predictor, {}
-        if method == "gs":
-            vcfg = run_config(out / vid / "gs", config, set_, data_root)
-            make_predictor, extra = trained_predictor(out / vid / "gs", vid, vcfg)
-        elif method == "nerf":
-            from lmf_gs.nerf.evaluate import nerf_predictor
-
-            vcfg = run_config(out / vid / "nerf", config, set_, data_root)
-            make_predictor, extra = nerf_predictor(out / vid / "nerf", vid, vcfg)
-        result = evaluate_scene(vid, method, vcfg, make_predictor)
+        vcfg = cfg if method == "mg" else run_config(out / vid / method, config, set_, data_root)
+        result, extra = evaluate_method(method, vid, vcfg, out / vid / method)
         path = write_metrics(result, out / vid / method, vcfg, console, extra)
         console.print(f"{vid}: wrote {path}")
         results.append(result)
@@ -177,40 +159,17 @@ def evaluate(
 
 
 @app.command()
-def ablate(
-    scene: Annotated[str, typer.Option("--scene", "-s", help="Video id.")],
-    data_root: DataRoot = Path("data"),
-    out: Out = Path("runs"),
-    config: ConfigName = None,
-    set_: Overrides = None,
-    neighbors: Annotated[str, typer.Option(
-        help="Comma list of N for the neighbour rows (paper Table 3); '' for none.")] = "2,5,20",
-    backend: Backend = "gs",
-) -> None:
-    """The paper's ablation (Table 5: fusion with/without TR) and Table 3 (neighbours) on a
-    trained run, with the 2D mask row and seconds per refined frame; JSON + Markdown in
-    OUT/VID/BACKEND/ablate/."""
-    from lmf_gs.ablate import ablate_scene, rich_table
-
-    check_backend(backend)
-    try:
-        ns = [int(n) for n in neighbors.split(",") if n.strip()]
-    except ValueError:
-        raise LmfError(f"--neighbors {neighbors!r}: expected integers like 2,5,20") from None
-    train_dir = out / scene / backend
-    cfg = run_config(train_dir, config, set_, data_root)
-    rows, folder = ablate_scene(scene, cfg, train_dir, ns, backend, console=console)
-    console.print(rich_table(rows, f"{scene}: ablation (UDOS mAP, relative to {rows[1].method})"))
-    console.print(f"wrote {folder / 'ablation.json'} and {folder / 'ablation.md'}")
-
-
-@app.command()
 def report(
     scene: Scenes,
     out: Out = Path("runs"),
 ) -> None:
-    """One table of every metrics.json of a video: MG, trained models and their refinements."""
-    from lmf_gs.eval.report import collect, report_table
+    """One table of every metrics file of a video (or of every video in OUT with 'all'): MG,
+    trained models and their refinements, with frames and settings."""
+    from lmf_gs.experiments.report import collect, report_table, scenes_with_results
 
+    if scene == ["all"]:
+        scene = scenes_with_results(out)
+        if not scene:
+            raise LmfError(f"{out}: no video folder with a metrics.json")
     for vid in scene:
         console.print(report_table(collect(out, vid), f"{vid}: UDOS mAP ({out / vid})"))

@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from cli.app import app, console, run_config
-from cli.options import ConfigName, DataRoot, Out, Overrides
+from cli.options import Backend, ConfigName, DataRoot, Out, Overrides
 from lmf_gs.errors import LmfError
 
 FORMATS = ("open3d", "ply", "udos-cache")
 Scene_ = Annotated[str, typer.Option("--scene", "-s", help="Video id.")]
 Refined = Annotated[Path | None, typer.Option(
     "--refined", help="Use a refinement run instead of the trained model: its folder, absolute "
-    "or relative to OUT/VID/gs (e.g. refine-lmf-n0).")]
+    "or relative to OUT/VID/BACKEND (e.g. refine-lmf-n0).")]
 Dest = Annotated[Path | None, typer.Option(
     "--dest", help="Write here (a new or empty folder) instead of a new numbered folder in the "
     "run.")]
@@ -47,11 +47,14 @@ def export(
     out: Out = Path("runs"),
     config: ConfigName = None,
     set_: Overrides = None,
+    backend: Backend = "gs",
 ) -> None:
-    """Export a model: per-layer point clouds (open3d), 3DGS PLY files (ply) or the official UDOS
-    evaluator's cache (udos-cache); writes to a new folder in OUT/VID/gs/export/."""
+    """Export a model: per-layer point clouds (open3d) or 3DGS PLY files (ply) of a Gaussian
+    run, or the official UDOS evaluator's cache (udos-cache, any backend); writes to a new
+    folder in OUT/VID/BACKEND/export/."""
     from rich.progress import track
 
+    from lmf_gs.backends import get_backend
     from lmf_gs.data.scene import Scene
     from lmf_gs.export.frames import export_frame
     from lmf_gs.export.ply import write_plys
@@ -59,17 +62,17 @@ def export(
     from lmf_gs.export.snapshot import frame_snapshot, parse_layers
     from lmf_gs.export.source import load_source, output_dir, writing
     from lmf_gs.export.udos_cache import cache_folder, write_udos_cache
-    from lmf_gs.runs import resolve_device
-    from lmf_gs.train.views import Cameras
 
     if format_ not in FORMATS:
         raise LmfError(f"unknown format {format_!r} (expected one of: {', '.join(FORMATS)})")
+    kind = get_backend(backend)
+    if format_ != "udos-cache" and kind.name != "gs":
+        raise LmfError(f"--format {format_} exports Gaussians: it needs --backend gs")
     chosen = parse_layers(layers)
-    train_dir = out / scene / "gs"
+    train_dir = out / scene / kind.name
     cfg = run_config(train_dir, config, set_, data_root)
-    device = resolve_device(cfg)
-    src = load_source(train_dir, refined, device)
     sc = Scene(scene, cfg.data)
+    src = load_source(kind, train_dir, refined, sc, cfg)
     base = train_dir / "export"
 
     if format_ == "udos-cache":
@@ -78,10 +81,9 @@ def export(
                            "--format udos-cache (it holds every UDOS split frame)")
         frames = sc.split_frames(cfg.eval.split)
         root = output_dir(dest, base / src.folder("udos-cache"))
-        cams = Cameras.of(sc, device)
         with writing(root):
             path = write_udos_cache(
-                src.model, sc, cams, frames, root, cfg.render.backend,
+                src.backend, frames, root,
                 progress=lambda fs: track(fs, description="udos cache", console=console,
                                           transient=True))
         console.print(f"{scene}: wrote {path} ({len(frames)} {cfg.eval.split} frames, "
@@ -98,7 +100,7 @@ def export(
         raise LmfError("--color applies to --format open3d only (a PLY keeps the SH colours)")
     frame = export_frame(sc, time, cfg.eval.split)
     threshold = min_opacity if min_opacity is not None else (0.1 if format_ == "open3d" else 0.0)
-    parts = frame_snapshot(src.model, sc, frame, chosen)
+    parts = frame_snapshot(src.backend.model, sc, frame, chosen)
     folder = output_dir(dest, base / src.folder(f"{format_}-{frame.rsplit('.', 1)[0]}"))
     with writing(folder):
         if format_ == "open3d":
@@ -129,37 +131,36 @@ def render(
     out: Out = Path("runs"),
     config: ConfigName = None,
     set_: Overrides = None,
+    backend: Backend = "gs",
 ) -> None:
     """Panels (input | render | dynamic | semi-static | 2D motion mask | GT) per frame as PNG
-    and/or MP4, in a new folder OUT/VID/gs/render/ (render-2, ... when taken; render-REFINE-RUN
-    with --refined)."""
+    and/or MP4, in a new folder OUT/VID/BACKEND/render/ (render-2, ... when taken;
+    render-REFINE-RUN with --refined)."""
     from contextlib import nullcontext
 
     from rich.progress import track
 
+    from lmf_gs.backends import get_backend
     from lmf_gs.data.scene import Scene
     from lmf_gs.export.frames import render_frames
     from lmf_gs.export.panels import panel
     from lmf_gs.export.source import load_source, output_dir, writing
     from lmf_gs.export.video import Mp4Writer
-    from lmf_gs.runs import resolve_device
-    from lmf_gs.train.views import Cameras
 
     if not (png or video):
         raise LmfError("--no-png without --video writes nothing")
-    train_dir = out / scene / "gs"
+    kind = get_backend(backend)
+    train_dir = out / scene / kind.name
     cfg = run_config(train_dir, config, set_, data_root)
-    device = resolve_device(cfg)
-    src = load_source(train_dir, refined, device)
     sc = Scene(scene, cfg.data)
+    src = load_source(kind, train_dir, refined, sc, cfg)
     chosen = render_frames(sc, frames, cfg.eval.split, video)
-    cams = Cameras.of(sc, device)
     folder = output_dir(dest, train_dir / src.folder("render"))
     mp4 = folder / "panels.mp4"
     with writing(folder), (Mp4Writer(mp4, fps) if video else nullcontext()) as writer:
         for frame in track(chosen, description=f"{scene} panels", console=console,
                            transient=True):
-            img = panel(src.model, sc, cams, frame, cfg.render.backend)
+            img = panel(src.backend, frame)
             if png:
                 img.save(folder / f"{frame.rsplit('.', 1)[0]}.png")
             if writer is not None:

@@ -6,19 +6,27 @@ import sys
 
 from rich.console import Console
 
-import cli.commands  # noqa: F401  (registers the commands)
-import cli.nerf_commands as _nerf_commands  # noqa: F401  (registers compare)
-from cli import export_commands  # noqa: F401  (registers export, render, view)
+import cli.commands  # noqa: F401  (registers synth, train, refine, evaluate, report)
+import cli.experiment_commands as _experiment_commands  # noqa: F401  (registers ablate, compare)
+from cli import (
+    export_commands,  # noqa: F401  (registers export, render, view)
+)
 from cli.app import app
-from lmf_gs.errors import LmfError
+from lmf_gs.errors import Interrupted, LmfError
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Entry point: bad input ends in one line on stderr and exit code 2."""
+    """Entry point: bad input ends in one line on stderr and exit code 2; a run stopped by
+    Ctrl-C or SIGTERM says how to resume and exits with code 130."""
     try:
         app()
+    except Interrupted as e:
+        Console(stderr=True).print(
+            f"[yellow]{e}[/yellow]; run the same command again to resume (`train` with "
+            "--resume)", highlight=False, soft_wrap=True)
+        sys.exit(130)
     except LmfError as e:
         Console(stderr=True).print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)

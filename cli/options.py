@@ -36,4 +36,3 @@ def make_config(
 Backend = Annotated[
     str, typer.Option("--backend", "-b", help="gs (Gaussian splatting) or nerf (NeuralDiff).")
 ]
-BACKENDS = ("gs", "nerf")

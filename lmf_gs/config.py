@@ -167,6 +167,8 @@ class RefineConfig(Section):
     neighbors: int = 0  # N of Eq. 16-17 (paper: N = 0 is best)
     sparsity: float = 0.0  # the paper's TR loss is L_rgb + L_PMF + L_NMF (Eq. 13): no sparsity
     fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
+    checkpoint_every: int = 500  # an interrupted refinement resumes from here
+    max_seconds: float | None = None  # its own budget (the training budget does not apply)
 
 
 class NerfConfig(Section):

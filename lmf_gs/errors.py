@@ -7,3 +7,8 @@ class LmfError(Exception):
 
 class DataError(LmfError):
     """A data file is missing or malformed."""
+
+
+class Interrupted(LmfError):
+    """A run stopped by SIGINT/SIGTERM after saving its checkpoint; the CLI says how to resume
+    and exits with code 130."""

@@ -9,9 +9,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from cli.main import app
-from lmf_gs.compare import PeakMemory, apply_budget, gs_with_iters
+from lmf_gs.backends.gaussian import GaussianBackend
 from lmf_gs.config import load_config
 from lmf_gs.data.synthetic import generate_scene
+from lmf_gs.experiments.compare import PeakMemory, apply_budget
 
 runner = CliRunner()
 TINY_GS = ["train.densify_from=4", "train.densify_every=4", "train.log_every=4",
@@ -82,7 +83,7 @@ def test_compare_refuses_mismatched_frames_and_budgets(data, tmp_path):
 
 def test_gs_schedule_scales_with_iterations():
     cfg = load_config("gs_cpu")
-    half = gs_with_iters(cfg, cfg.train.iters // 2)
+    half = GaussianBackend.budgeted(cfg, cfg.train.iters // 2)
     assert half.train.iters == cfg.train.iters // 2
     assert half.train.densify_until == round(cfg.train.densify_until / 2)
     assert half.train.reset_opacity_every == round(cfg.train.reset_opacity_every / 2)

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from cli.app import run_config
 from cli.main import app, main
+from lmf_gs.backends.gaussian import GaussianBackend
+from lmf_gs.core.layers import LAYERS
 from lmf_gs.data.scene import Scene
 from lmf_gs.data.synthetic import generate_scene
 from lmf_gs.export import frame_snapshot, load_ply, to_open3d
 from lmf_gs.export.pointclouds import LAYER_COLORS
-from lmf_gs.model.layered import LAYERS
-from lmf_gs.runs import load_model
 from lmf_gs.train.views import Cameras
 
 runner = CliRunner()
@@ -56,8 +56,9 @@ def cli(where, *args):
 
 def model_and_scene(root, out):
     run_dir = out / VID / "gs"
-    model, _, _ = load_model(run_dir, CPU)
-    return model, Scene(VID, run_config(run_dir, None, None, root).data)
+    cfg = run_config(run_dir, None, None, root)
+    scene = Scene(VID, cfg.data)
+    return GaussianBackend.load(run_dir, scene, cfg)[0].model, scene
 
 
 def split(root, kind="within_action"):

@@ -6,9 +6,10 @@ from test_model import K as K_TEST
 from test_model import render, small_model
 
 from lmf_gs.config import FusionConfig
-from lmf_gs.fusion import fusion_terms, nmf_loss, pmf_loss
+from lmf_gs.core.batch import Batch
+from lmf_gs.core.fusion import fusion_terms, nmf_loss, pmf_loss
 from lmf_gs.model.layered import LayeredRender
-from lmf_gs.train.losses import Batch, RenderContext
+from lmf_gs.train.losses import GaussianRenderContext
 
 
 def fake_render(ss: torch.Tensor, dy: torch.Tensor) -> LayeredRender:
@@ -21,7 +22,8 @@ def fake_render(ss: torch.Tensor, dy: torch.Tensor) -> LayeredRender:
 
 def ctx_of(render_, batch):
     """A context in which nothing is being optimised (masks come from the render as is)."""
-    return RenderContext(model=None, batch=batch, render=render_, backend="torch", trainable=())
+    return GaussianRenderContext(model=None, batch=batch, render=render_, backend="torch",
+                                 trainable=())
 
 
 def batch_with(motion, has):
@@ -80,7 +82,8 @@ def _grads(loss_fn, trainable=("static", "semistatic", "dynamic")):
     batch = batch_with(motion, [True])
     batch.t, batch.w2c = torch.tensor([0.3]), torch.eye(4)[None]
     batch.K = torch.tensor(K_TEST, dtype=torch.float32)[None]
-    ctx = RenderContext(model, batch, r, "torch", trainable)
+    ctx = GaussianRenderContext(model=model, batch=batch, render=r, backend="torch",
+                                trainable=trainable)
     loss_fn(ctx).backward()
     return {n: model.sets[n]["means"].grad for n in ("static", "semistatic", "dynamic")}, model
 

@@ -5,20 +5,23 @@ import math
 import pytest
 import torch
 
+from lmf_gs.backends.nerf import NerfBackend
 from lmf_gs.config import Config, NerfConfig
+from lmf_gs.core.batch import Batch
+from lmf_gs.core.frames import with_neighbors
+from lmf_gs.core.fusion import nmf_loss, pmf_loss
+from lmf_gs.core.layers import LAYERS, NON_STATIC
+from lmf_gs.core.loop import run_loop
 from lmf_gs.data.scene import Scene
-from lmf_gs.fusion import nmf_loss, pmf_loss
-from lmf_gs.model.layered import LAYERS, NON_STATIC
+from lmf_gs.experiments.refine import refine_backend
 from lmf_gs.model.time_latent import TimeLatent, time_octaves
 from lmf_gs.nerf.encoding import PosEncoding
 from lmf_gs.nerf.losses import NerfRender, NerfRenderContext, nerf_base_terms
 from lmf_gs.nerf.model import NeuralDiff
+from lmf_gs.nerf.optim import NerfOptimisation
 from lmf_gs.nerf.rays import RayCameras
-from lmf_gs.nerf.refine import refine_nerf_model
 from lmf_gs.nerf.render import composite, render_frame, render_rays
 from lmf_gs.nerf.sampling import sample_pdf, stratified
-from lmf_gs.nerf.train import NerfOptimisation
-from lmf_gs.train.losses import Batch
 
 TINY = NerfConfig(width=16, depth=4, skips=(2,), appearance_dim=4, coarse_samples=8,
                   fine_samples=8, batch_rays=32, chunk=256)
@@ -167,7 +170,7 @@ def _context(scene, model, trainable=LAYERS, seed=0):
                   K=torch.eye(3).expand(n, 3, 3), image=torch.rand(n, 1, 1, 3, generator=g),
                   motion=motion, has_motion=torch.ones(n, dtype=torch.bool))
     render = NerfRender.of(render_rays(model, rays, model.cfg, train=True))
-    return NerfRenderContext(model, batch, render, "nerf", trainable)
+    return NerfRenderContext(model=model, batch=batch, render=render, trainable=trainable)
 
 
 def _grads(model: NeuralDiff, layer: str) -> float:
@@ -209,12 +212,13 @@ def test_refinement_freezes_static_mlps_and_trunk(scene, tiny):
     cfg = Config(nerf=TINY).model_copy(update={"data": Config().data.model_copy(
         update={"root": tiny.root})})
     cfg.refine.iters_per_frame, cfg.refine.min_iters = 2, 4
-    model = tiny_model(scene)
-    opt = NerfOptimisation(model, scene, cfg, nerf_base_terms(cfg), list(range(len(scene))), 3,
-                           1e-2)
-    opt.run(None)  # so that every layer has had gradient steps
+    backend = NerfBackend(tiny_model(scene), scene, cfg)
+    model = backend.model
+    opt = NerfOptimisation(model, scene, backend.cams, cfg, nerf_base_terms(cfg),
+                           list(range(len(scene))), 3, 1e-2)
+    run_loop(opt, None)  # so that every layer has had gradient steps
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    refine_nerf_model(model, scene, cfg, tiny.test_frames, "lmf", 0)
+    refine_backend(backend, with_neighbors(scene, tiny.test_frames, 0), "lmf")
     after = model.state_dict()
     static = [k for k in after if k.split(".")[0] in ("coarse", "fine", "appearance")]
     assert any(k.startswith("fine.layers") for k in static)

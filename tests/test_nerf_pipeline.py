@@ -1,7 +1,6 @@
 """NeuralDiff backend end to end on a tiny synthetic video: train -> refine -> evaluate,
 ablate."""
 
-import copy
 import json
 
 import numpy as np
@@ -10,14 +9,15 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from lmf_gs.ablate import NerfBackend
+from lmf_gs.backends.nerf import NerfBackend
 from lmf_gs.config import load_config
+from lmf_gs.core.runs import RunDir, load_checkpoint
+from lmf_gs.data.scene import Scene
 from lmf_gs.data.synthetic import generate_scene
-from lmf_gs.eval.evaluate import evaluate_scene
-from lmf_gs.nerf import nerf_predictor, refine_nerf, train_nerf
-from lmf_gs.nerf.evaluate import load_nerf
+from lmf_gs.experiments.evaluate import evaluate_scene, trained_predictor
+from lmf_gs.experiments.refine import refine_backend, refine_run
+from lmf_gs.experiments.train import train_run
 from lmf_gs.nerf.model import MODULES
-from lmf_gs.runs import prepare_run_dir
 
 TINY = ["render.device=cpu", "nerf.width=16", "nerf.depth=4", "nerf.skips=[2]",
         "nerf.appearance_dim=4", "nerf.coarse_samples=8", "nerf.fine_samples=8",
@@ -35,8 +35,8 @@ def trained(tmp_path_factory):
     root = base / "data"
     generate_scene(root, "SYN_T", n_frames=12, seed=3, width=114, height=64)
     cfg = load_config("nerf_cpu", [*TINY, f"data.root={root}"])
-    run = prepare_run_dir(base / "runs" / "SYN_T" / "nerf")
-    summary = train_nerf("SYN_T", cfg, run)
+    run = base / "runs" / "SYN_T" / "nerf"
+    summary = train_run(NerfBackend, "SYN_T", cfg, RunDir(run))
     return cfg, run, summary
 
 
@@ -49,8 +49,8 @@ def test_train_writes_run_dir_and_resumes(trained):
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [4, 8]
     more = cfg.model_copy(update={"nerf": cfg.nerf.model_copy(update={"iters": 12})})
-    resumed = train_nerf("SYN_T", more, run, resume=True)
-    _, _, ckpt = load_nerf(run, cfg)
+    resumed = train_run(NerfBackend, "SYN_T", more, RunDir(run, resume=True))
+    ckpt = load_checkpoint(run)
     assert resumed["steps"] == ckpt["step"] == 12
     assert resumed["seconds"] == ckpt["elapsed"] > summary["seconds"]  # summed over resumes
 
@@ -59,16 +59,17 @@ def test_time_budget_stops_training(trained, tmp_path):
     cfg, _, _ = trained
     short = cfg.model_copy(update={"nerf": cfg.nerf.model_copy(
         update={"iters": 10_000, "max_seconds": 0.0})})
-    run = prepare_run_dir(tmp_path / "nerf")
-    summary = train_nerf("SYN_T", short, run)
+    run = tmp_path / "nerf"
+    summary = train_run(NerfBackend, "SYN_T", short, RunDir(run))
     assert summary["steps"] == 0 and summary["iters"] == 10_000
     assert (run / "ckpt.pt").is_file()  # stopped and checkpointed
 
 
 def test_refine_and_evaluate(trained):
     cfg, run, _ = trained
-    before, _, _ = load_nerf(run, cfg)
-    res = refine_nerf("SYN_T", cfg, run, None, "lmf", 0)
+    scene = Scene("SYN_T", cfg.data)
+    before, _ = NerfBackend.load(run, scene, cfg)
+    res = refine_run(NerfBackend, "SYN_T", cfg, run, None, "lmf", 0)
     assert res.run_dir.name == "refine-lmf-n0" and res.metrics.frame_count == len(res.frames)
     doc = json.loads((res.run_dir / "metrics.json").read_text())
     assert doc["method"] == "nerf+tr-lmf" and doc["seconds_per_frame"] > 0
@@ -79,8 +80,8 @@ def test_refine_and_evaluate(trained):
     for k, v in before.state_dict().items():
         if k.split(".")[0] in ("coarse", "fine", "appearance"):
             assert torch.equal(refined[k], v), k
-    make, extra = nerf_predictor(run, "SYN_T", cfg)
-    result = evaluate_scene("SYN_T", "nerf", cfg, make)
+    predict, extra = trained_predictor(NerfBackend, run, scene, cfg)
+    result = evaluate_scene("SYN_T", "nerf", cfg, lambda: predict)
     assert set(result.map) == {"dynamic", "semistatic", "dynamic_semistatic"}
     assert extra["psnr_heldout"] is not None and extra["checkpoint_step"] >= 8
 
@@ -100,19 +101,20 @@ def test_ablate_cli(trained):
     assert all(r["seconds_per_frame"] > 0 for r in rows if "TR" in r["method"])
     assert all(r["seconds_per_frame"] is None for r in rows if "TR" not in r["method"])
     # the base row is the trained run as `evaluate --method nerf` scores it
-    base = evaluate_scene("SYN_T", "nerf", cfg, nerf_predictor(run, "SYN_T", cfg)[0]).map
+    predict, _ = trained_predictor(NerfBackend, run, Scene("SYN_T", cfg.data), cfg)
+    base = evaluate_scene("SYN_T", "nerf", cfg, lambda: predict).map
     assert rows[1]["map"] == pytest.approx(base, nan_ok=True)
 
 
 def test_ablation_tr_moves_only_non_static_copy(trained):
     cfg, run, _ = trained
-    nerf = NerfBackend("SYN_T", cfg, run)
-    before = {k: v.clone() for k, v in nerf.base.state_dict().items()}
-    model = copy.deepcopy(nerf.base)
-    assert nerf.refine(model, nerf.scene.frames[:2], "lmf", 0) > 0
+    base, _ = NerfBackend.load(run, Scene("SYN_T", cfg.data), cfg)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    model = base.copy()
+    assert refine_backend(model, [0, 1], "lmf") > 0
     after = model.state_dict()
     for k, v in before.items():
-        assert torch.equal(nerf.base.state_dict()[k], v), k  # the base is never touched
+        assert torch.equal(base.state_dict()[k], v), k  # the base is never touched
         if k.split(".")[0] in MODULES["static"]:
             assert torch.equal(after[k], v), k
     assert any(not torch.equal(after[k], v) for k, v in before.items()

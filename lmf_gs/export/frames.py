@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from lmf_gs.core.frames import parse_frames, split_or_empty
 from lmf_gs.data.epic_fields import frame_name, frame_number
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import DataError, LmfError
-from lmf_gs.refine.frames import parse_frames
-from lmf_gs.refine.refine import split_or_empty
 
 
 def _name(item: str) -> str:

@@ -8,13 +8,11 @@ panels of a video have the same size.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
+from lmf_gs.backends import LayeredBackend
 from lmf_gs.data.scene import Scene, box_downscale
 from lmf_gs.export.pointclouds import LAYER_COLORS
-from lmf_gs.model.layered import LayeredGaussians
-from lmf_gs.train.views import Cameras
 
 TILES = ("input", "render", "dynamic", "semi-static", "2D motion", "GT")
 MISSING = 0.25  # grey level of a tile without data
@@ -39,16 +37,12 @@ def _gt_tile(scene: Scene, frame: str) -> np.ndarray | None:
     return out
 
 
-@torch.no_grad()
-def panel(
-    model: LayeredGaussians, scene: Scene, cams: Cameras, frame: str, backend: str
-) -> Image.Image:
+def panel(backend: LayeredBackend, frame: str) -> Image.Image:
     """One labelled row of tiles of ``frame``."""
-    i = scene.index(frame)
-    r = model.render(cams.t[i:i + 1], cams.w2c[i:i + 1], cams.K[None], cams.width, cams.height,
-                     backend)
-    rgb = r.rgb[0].clamp(0.0, 1.0).float().cpu().numpy()
-    masks = r.masks[0].float().cpu().numpy()
+    scene = backend.scene
+    r = backend.render(scene.index(frame))
+    rgb = r.rgb.clamp(0.0, 1.0).float().cpu().numpy()
+    masks = r.masks.float().cpu().numpy()
     grid = scene.to_gt_grid
     motion = scene.masks.read(frame)
     tiles = [

@@ -15,9 +15,9 @@ import torch
 from plyfile import PlyData, PlyElement, PlyParseError
 from torch import nn
 
+from lmf_gs.core.layers import LAYERS
 from lmf_gs.errors import DataError, LmfError
 from lmf_gs.export.snapshot import LayerSnapshot
-from lmf_gs.model.layered import LAYERS
 
 LAYER_PROPERTY = "layer"
 _BASE = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]

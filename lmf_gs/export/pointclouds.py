@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lmf_gs.core.layers import LAYERS
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import DataError, LmfError
 from lmf_gs.export.snapshot import LayerSnapshot, frame_snapshot
-from lmf_gs.model.layered import LAYERS, LayeredGaussians
+from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.model.sh import C0
 
 if TYPE_CHECKING:

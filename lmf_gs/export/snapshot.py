@@ -7,9 +7,10 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from lmf_gs.core.layers import LAYERS
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import LmfError
-from lmf_gs.model.layered import LAYERS, LayeredGaussians
+from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.model.sh import C0, num_sh_bases, rgb_to_sh0
 
 

@@ -7,45 +7,38 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
+from lmf_gs.backends import LayeredBackend
 from lmf_gs.config import Config
+from lmf_gs.core.runs import new_numbered_dir
+from lmf_gs.data.scene import Scene
 from lmf_gs.errors import LmfError
-from lmf_gs.model.layered import LayeredGaussians
-from lmf_gs.runs import load_model, new_numbered_dir
-
-REFINED = "refined.pt"
+from lmf_gs.experiments.refine import REFINED
 
 
 @dataclass
 class ModelSource:
     """A model and the run it came from."""
 
-    model: LayeredGaussians
-    label: str  # "gs" for the trained run, else the refinement run's folder name
+    backend: LayeredBackend
+    label: str  # the backend's name for the trained run, else the refinement run's folder name
+    refined: bool
 
     def folder(self, base: str) -> str:
         """An output folder name: ``base`` for the trained run, else ``base-LABEL``."""
-        return base if self.label == "gs" else f"{base}-{self.label}"
+        return f"{base}-{self.label}" if self.refined else base
 
 
-def load_source(train_dir: Path, refined: Path | None, device: torch.device) -> ModelSource:
+def load_source(kind: type[LayeredBackend], train_dir: Path, refined: Path | None, scene: Scene,
+                cfg: Config) -> ModelSource:
     """The trained model of ``train_dir``, or the refined model of ``refined`` (a refinement run
     folder, absolute or relative to ``train_dir``)."""
     if refined is None:
-        model, _, _ = load_model(train_dir, device)
-        return ModelSource(model, "gs")
+        return ModelSource(kind.load(train_dir, scene, cfg)[0], kind.name, False)
     run_dir = refined if refined.is_dir() or refined.is_absolute() else train_dir / refined
     path = run_dir / REFINED
     if not path.is_file():
         raise LmfError(f"{path}: no refined model; run `lmf-gs refine` first")
-    try:
-        doc = torch.load(path, map_location="cpu", weights_only=False)
-        cfg = Config.model_validate(doc["config"])
-        model = LayeredGaussians.from_state_dict(cfg.model, doc["model"])
-    except Exception as e:  # torch/pydantic raise many types for corrupt files
-        raise LmfError(f"{path}: cannot read refined model ({type(e).__name__}: {e})") from None
-    return ModelSource(model.to(device).eval(), run_dir.name)
+    return ModelSource(kind.load(path, scene, cfg)[0], run_dir.name, True)
 
 
 @contextmanager

@@ -14,10 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmf_gs.data.scene import Scene
-from lmf_gs.eval.layered_eval import render_masks
-from lmf_gs.model.layered import LayeredGaussians
-from lmf_gs.train.views import Cameras
+from lmf_gs.backends import LayeredBackend
+from lmf_gs.experiments.refine import gt_grid_masks
 
 MODEL_NAME = "neuraldiff"  # the one name under which the script reads mask_pers for "dynamic"
 CACHE_FILE = "cache.pt"
@@ -28,17 +26,14 @@ def cache_folder(vid: str) -> str:
     return f"{vid}-{MODEL_NAME}"
 
 
-@torch.no_grad()
-def cache_entry(
-    model: LayeredGaussians, scene: Scene, cams: Cameras, frame: str, backend: str
-) -> dict[str, object]:
-    """One ``out`` entry: the layer masks exactly as `render_masks` scores them, the rendered and
-    the input RGB, all ``[H, W(, 3)]`` float32 tensors on the GT grid."""
+def cache_entry(backend: LayeredBackend, frame: str) -> dict[str, object]:
+    """One ``out`` entry: the layer masks exactly as `refine`/`evaluate` score them, the rendered
+    and the input RGB, all ``[H, W(, 3)]`` float32 tensors on the GT grid."""
+    scene = backend.scene
     i = scene.index(frame)
-    dynamic, semistatic = render_masks(model, scene, cams, frame, backend)
-    r = model.render(cams.t[i:i + 1], cams.w2c[i:i + 1], cams.K[None], cams.width, cams.height,
-                     backend)
-    rgb = r.rgb[0].clamp(0.0, 1.0).float().cpu().numpy()
+    r = backend.render(i)
+    dynamic, semistatic = gt_grid_masks(scene, r)
+    rgb = r.rgb.clamp(0.0, 1.0).float().cpu().numpy()
     im_pred = np.stack([scene.to_gt_grid(rgb[..., c]) for c in range(3)], axis=-1)
     im_targ = scene.frame_store.read(frame).astype(np.float32) / 255.0
 
@@ -56,12 +51,12 @@ def cache_entry(
 
 
 def write_udos_cache(
-    model: LayeredGaussians, scene: Scene, cams: Cameras, frames: list[str], cache_root: Path,
-    backend: str, progress: Callable[[Iterable[str]], Iterable[str]] = iter,
+    backend: LayeredBackend, frames: list[str], cache_root: Path,
+    progress: Callable[[Iterable[str]], Iterable[str]] = iter,
 ) -> Path:
     """Write ``cache_root/{vid}-neuraldiff/cache.pt`` with one entry per frame; returns its path."""
-    out = [cache_entry(model, scene, cams, f, backend) for f in progress(frames)]
-    folder = cache_root / cache_folder(scene.vid)
+    out = [cache_entry(backend, f) for f in progress(frames)]
+    folder = cache_root / cache_folder(backend.scene.vid)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CACHE_FILE
     torch.save({"out": out}, path)

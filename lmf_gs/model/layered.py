@@ -16,14 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmf_gs.config import ModelConfig
+from lmf_gs.core.layers import LAYERS, NON_STATIC
 from lmf_gs.model.deform import Deformation
 from lmf_gs.model.gaussians import empty_like_state, init_gaussians, quat_multiply
 from lmf_gs.model.sh import sh_to_rgb
 from lmf_gs.model.time_latent import TimeLatent, resolve_time_freqs, time_frequencies
 from lmf_gs.render import rasterize
 
-LAYERS = ("static", "semistatic", "dynamic")
-NON_STATIC = ("semistatic", "dynamic")
 N_CHANNELS = 7  # rgb, 3 layer one-hots, beta
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from lmf_gs.config import Config
+from lmf_gs.core.batch import Crop
+from lmf_gs.core.losses import LossTerm, RenderContext, rgb_loss
 from lmf_gs.nerf.model import NeuralDiff
 from lmf_gs.nerf.render import RayRender
-from lmf_gs.train.losses import Crop, LossTerm, RenderContext, rgb_loss
 
 
 @dataclass
@@ -41,7 +42,7 @@ class NerfRender:
                    alpha=f.alpha[:, None, None], rays=r)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NerfRenderContext(RenderContext):
     """`RenderContext` of a ray batch. Isolated masks re-composite the same samples with the
     named layers' fields detached (`NeuralDiff.isolate`): PMF never moves the static MLPs and
@@ -50,17 +51,10 @@ class NerfRenderContext(RenderContext):
     model: NeuralDiff
     render: NerfRender
 
-    def masks_isolated(self, no_grad_to: tuple[str, ...], crop: Crop | None = None) -> Tensor:
-        """Layer masks ``[R, 1, 1, 3]`` (cropped to ``crop``) with no gradient to ``no_grad_to``."""
-        detach = tuple(n for n in no_grad_to if n in self.trainable and n in self.layers)
-        if not detach:
-            m = self.render.masks
-        else:
-            if detach not in self._cache:
-                r = self.render.rays
-                fields = self.model.isolate(r.fields, detach)
-                self._cache[detach] = r.recomposite(fields, self.model.cfg.beta_min).masks
-            m = self._cache[detach][:, None, None]
+    def _isolated(self, detach: tuple[str, ...], crop: Crop | None) -> Tensor:
+        r = self.render.rays
+        fields = self.model.isolate(r.fields, detach)
+        m = r.recomposite(fields, self.model.cfg.beta_min).masks[:, None, None]
         return m if crop is None else m[:, crop[1]:crop[3], crop[0]:crop[2]]
 
 

@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmf_gs.config import NerfConfig
+from lmf_gs.core.geometry import median_point_depth
+from lmf_gs.core.layers import LAYERS, NON_STATIC
 from lmf_gs.data.scene import Scene
-from lmf_gs.model.layered import LAYERS, NON_STATIC
 from lmf_gs.model.time_latent import TimeLatent, resolve_time_freqs, time_frequencies
 from lmf_gs.nerf.encoding import PosEncoding
-from lmf_gs.train.views import scene_geometry
 
 SS, DY = LAYERS.index("semistatic"), LAYERS.index("dynamic")
 # `NerfConfig` fields that shape the network (taken from the checkpoint when a run is loaded)
@@ -131,7 +131,7 @@ class NeuralDiff(nn.Module):
                                      cfg.time_period_s)
         model = cls(cfg, len(scene), time_frequencies(cfg.time_basis, n_freqs))
         model.center.copy_(torch.as_tensor(np.median(scene.points, axis=0)))
-        model.scale.fill_(scene_geometry(scene).scale)
+        model.scale.fill_(median_point_depth(scene))
         numbers = scene.frame_numbers
         train = np.asarray(train_idx)
         nearest = train[np.abs(numbers[:, None] - numbers[train][None]).argmin(1)]

@@ -1,1 +1,1 @@
-"""Training of the layered Gaussian model (`lmf-gs train`)."""
+"""The Gaussian backend's optimisation: densification, loss context, frame batches."""

@@ -1,22 +1,21 @@
-"""The optimisation loop shared by training and test-time refinement."""
+"""The Gaussian backend's optimiser: training, test-time refinement and fusion fine-tuning."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from lmf_gs.config import Config, TrainConfig
+from lmf_gs.core.layers import LAYERS, NON_STATIC
+from lmf_gs.core.loop import LoopSettings
+from lmf_gs.core.losses import LossTerm, psnr, total_loss
 from lmf_gs.data.scene import Scene
-from lmf_gs.model.layered import LAYERS, NON_STATIC, LayeredGaussians
-from lmf_gs.runs import CHECKPOINT
+from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.train.densify import SetDensifier
-from lmf_gs.train.loop import LoopSettings, run_loop
-from lmf_gs.train.losses import LossTerm, RenderContext, psnr, total_loss
+from lmf_gs.train.losses import GaussianRenderContext
 from lmf_gs.train.views import Cameras, make_batch
 
 SET_LR = {  # param name -> TrainConfig attribute
@@ -101,8 +100,11 @@ class Optimisation:
                             reset_opacity=(n == "static"))
             for n in layers
         }
+        self.iters = self.tcfg.iters
+        self.settings = LoopSettings(self.tcfg.log_every, self.tcfg.checkpoint_every,
+                                     self.tcfg.max_seconds)
         self.step = 0
-        self.elapsed = 0.0  # seconds spent in `run`, over resumes
+        self.elapsed = 0.0  # seconds spent in the loop, over resumes
 
     # -- one iteration ------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class Optimisation:
 
         return fn
 
-    def iteration(self) -> dict[str, float]:
+    def iteration(self) -> dict[str, Tensor]:
         """One optimisation step on one sampled frame."""
         self._schedule()
         idx = self.sampler.next()
@@ -136,8 +138,9 @@ class Optimisation:
         layers = self.tcfg.warmup_layers if self.step < self.tcfg.warmup else LAYERS
         render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
                                    self.cams.height, self.cfg.render.backend, layers)
-        ctx = RenderContext(self.model, batch, render, self.cfg.render.backend, self.layers,
-                            layers)
+        ctx = GaussianRenderContext(model=self.model, batch=batch, render=render,
+                                    backend=self.cfg.render.backend, trainable=self.layers,
+                                    layers=layers)
         loss, logs = total_loss(self.terms, ctx)
         for opts in self.set_opts.values():
             for o in opts.values():
@@ -159,7 +162,7 @@ class Optimisation:
             for n in self.layers:
                 self.densifiers[n].step(self.step, self.model.sets[n], self.set_opts[n],
                                         self._max_opacity(n))
-        logs["loss"] = float(loss.detach())
+        logs["loss"] = loss.detach()
         logs["psnr"] = psnr(render.rgb.detach(), batch.image)
         return logs
 
@@ -191,35 +194,3 @@ class Optimisation:
             d.state = state["densify"][n]
         self.sampler.load(state["sampler"])
         torch.set_rng_state(state["torch_rng"])
-
-    # -- the loop ------------------------------------------------------------------------------
-
-    def run(
-        self, iters: int, run_dir: Path | None, save: Callable[[dict], None] | None = None,
-        description: str = "train",
-    ) -> list[dict]:
-        """Iterate up to ``iters`` (see `run_loop`), logging Gaussian counts per set."""
-        settings = LoopSettings(self.tcfg.log_every, self.tcfg.checkpoint_every,
-                                self.tcfg.max_seconds)
-        return run_loop(self, iters, settings, run_dir, save, description,
-                        self.model.num_gaussians)
-
-
-def save_checkpoint(run_dir: Path, state: dict, cfg: Config, extra: dict | None = None) -> None:
-    """Atomically write ``run_dir/ckpt.pt`` with the training state and the config."""
-    tmp = run_dir / (CHECKPOINT + ".tmp")
-    torch.save({**state, "config": cfg.model_dump(mode="json"), **(extra or {})}, tmp)
-    tmp.replace(run_dir / CHECKPOINT)
-
-
-@torch.no_grad()
-def heldout_psnr(
-    model: LayeredGaussians, scene: Scene, cams: Cameras, frames: list[int], backend: str
-) -> float:
-    """Mean PSNR over ``frames`` (NaN without any)."""
-    values = []
-    for i in frames:
-        batch = make_batch(scene, cams, [i])
-        r = model.render(batch.t, batch.w2c, batch.K, cams.width, cams.height, backend)
-        values.append(psnr(r.rgb, batch.image))
-    return float(np.mean(values)) if values else math.nan

@@ -1,4 +1,4 @@
-"""From a `Scene` to tensors: cameras, times, frame batches and the train/held-out split."""
+"""From a `Scene` to the Gaussian backend's tensors: cameras, times, frame batches."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lmf_gs.core.batch import Batch
+from lmf_gs.core.geometry import median_point_depth
 from lmf_gs.data.scene import Scene
-from lmf_gs.data.udos import load_split
-from lmf_gs.errors import DataError
 from lmf_gs.model.layered import SceneGeometry
-from lmf_gs.train.losses import Batch
 
 
 @dataclass
@@ -37,38 +36,15 @@ class Cameras:
 
 def scene_geometry(scene: Scene) -> SceneGeometry:
     """Points, colours and scale for model initialisation."""
-    if len(scene.points) == 0:
-        raise DataError(f"{scene.paths.epic_fields}: no 'points' to initialise Gaussians from")
-    depths = [np.median(z[z > 0]) for z in
-              (scene.points @ m[2, :3] + m[2, 3] for m in scene.w2c[:: max(1, len(scene) // 50)])
-              if (z > 0).any()]
+    scale = median_point_depth(scene)
     return SceneGeometry(
         points=scene.points,
         colors=scene.point_colors / 255.0,
-        scale=float(np.median(depths)),
+        scale=scale,
         K=scene.intrinsics.K,
         width=scene.width,
         height=scene.height,
     )
-
-
-def split_protected_frames(scene: Scene) -> set[str]:
-    """UDOS split frames of this video (never held out), empty when there is no split."""
-    try:
-        entry = load_split(scene.paths.udos_split).get(scene.vid, {})
-    except DataError:
-        return set()
-    return {f for frames in entry.values() for f in frames}
-
-
-def train_holdout(scene: Scene, every: int) -> tuple[list[int], list[int]]:
-    """Indices of training frames and of held-out frames (every k-th, not in the UDOS split)."""
-    protected = split_protected_frames(scene)
-    held = [] if every <= 0 else [
-        i for i in range(every // 2, len(scene), every) if scene.frames[i] not in protected
-    ]
-    held_set = set(held)
-    return [i for i in range(len(scene)) if i not in held_set], held
 
 
 def make_batch(scene: Scene, cams: Cameras, idx: list[int], motion: bool = False) -> Batch:

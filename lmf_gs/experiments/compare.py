@@ -25,27 +25,17 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from lmf_gs.config import MOTION_TYPES, Config
+from lmf_gs.backends import BACKENDS, LayeredBackend
+from lmf_gs.config import MOTION_TYPES, Config, save_config
+from lmf_gs.core.frames import train_holdout
+from lmf_gs.core.runs import RunDir, load_checkpoint, new_numbered_dir, resolve_device
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import LmfError
-from lmf_gs.eval.evaluate import COLUMNS, evaluate_scene, mg_predictor
-from lmf_gs.model.layered import LayeredGaussians
-from lmf_gs.nerf.evaluate import cameras
-from lmf_gs.nerf.losses import nerf_base_terms
-from lmf_gs.nerf.model import NeuralDiff
-from lmf_gs.nerf.refine import refine_nerf
-from lmf_gs.nerf.render import render_frame
-from lmf_gs.nerf.train import NerfOptimisation, train_nerf
-from lmf_gs.refine.refine import RefineResult, refine_run
-from lmf_gs.runs import load_checkpoint, new_numbered_dir, prepare_run_dir, resolve_device
-from lmf_gs.train.run import base_terms, train_scene
-from lmf_gs.train.trainer import Optimisation
-from lmf_gs.train.views import Cameras, scene_geometry, train_holdout
+from lmf_gs.experiments.evaluate import COLUMNS, evaluate_scene, mg_predictor
+from lmf_gs.experiments.refine import REFINED, RefineResult, refine_run
+from lmf_gs.experiments.tables import fmt, markdown, rich_table
+from lmf_gs.experiments.train import seeded, train_run
 
-BACKENDS = ("gs", "nerf")
-LABELS = {"gs": "GS + TR + LMF", "nerf": "NeRF + TR + LMF"}
-# GS training fields counted in iterations: scaled with train.iters when the budget changes it
-GS_SCHEDULE = ("densify_from", "densify_until", "reset_opacity_every", "warmup")
 RENDER_FRAMES = 3  # timed whole-frame renders per backend (after one untimed warm-up)
 
 
@@ -127,20 +117,6 @@ class PeakMemory:
 # -- budgets -----------------------------------------------------------------------------------
 
 
-def gs_with_iters(cfg: Config, iters: int) -> Config:
-    """``cfg`` with ``train.iters = iters`` and its iteration-counted schedule scaled alike."""
-    t = cfg.train
-    ratio = iters / max(t.iters, 1)
-    update = {k: max(1, round(getattr(t, k) * ratio)) if getattr(t, k) else 0
-              for k in GS_SCHEDULE}
-    return cfg.model_copy(update={"train": t.model_copy(update={"iters": iters, **update})})
-
-
-def nerf_with_iters(cfg: Config, iters: int) -> Config:
-    return cfg.model_copy(update={"nerf": cfg.nerf.model_copy(
-        update={"iters": iters, "epochs": None})})
-
-
 def _seconds_per_iter(step: Callable[[], object], device: torch.device, n: int = 5) -> float:
     """Median seconds of ``n`` calls of ``step`` after two untimed ones."""
     times = []
@@ -154,28 +130,16 @@ def _seconds_per_iter(step: Callable[[], object], device: torch.device, n: int =
     return statistics.median(times)
 
 
-def gs_seconds_per_iter(vid: str, cfg: Config) -> float:
-    """Seconds per GS training iteration of the initial model (densification may slow later
-    iterations down: the trainer's ``train.max_seconds`` stops it at the budget then)."""
+def seconds_per_iter(kind: type[LayeredBackend], vid: str, cfg: Config) -> float:
+    """Seconds per training iteration of a fresh model (densification may slow later Gaussian
+    iterations down: ``max_seconds`` stops training at the budget then)."""
     scene = Scene(vid, cfg.data)
-    device = resolve_device(cfg)
     train_idx, _ = train_holdout(scene, cfg.train.holdout_every)
     for i in train_idx:
         scene.image(i)  # decode once, outside the timing
-    model = LayeredGaussians.initialise(cfg.model, scene_geometry(scene), cfg.train.seed)
-    opt = Optimisation(model.to(device), scene, Cameras.of(scene, device), cfg, base_terms(cfg),
-                       train_idx)
-    return _seconds_per_iter(opt.iteration, device)
-
-
-def nerf_seconds_per_iter(vid: str, cfg: Config) -> float:
-    """Seconds per NeRF training iteration (constant over training)."""
-    scene = Scene(vid, cfg.data)
-    device = resolve_device(cfg)
-    train_idx, _ = train_holdout(scene, cfg.train.holdout_every)
-    model = NeuralDiff.initialise(cfg.nerf, scene, train_idx).to(device)
-    opt = NerfOptimisation(model, scene, cfg, nerf_base_terms(cfg), train_idx, 10, cfg.nerf.lr)
-    return _seconds_per_iter(opt.iteration, device)
+    with seeded(cfg.train.seed, resolve_device(cfg)):
+        opt = kind.initialise(scene, cfg, train_idx).training(train_idx)
+        return _seconds_per_iter(opt.iteration, resolve_device(cfg))
 
 
 def apply_budget(
@@ -191,28 +155,26 @@ def apply_budget(
     """
     if iters is not None and budget_s is not None:
         raise LmfError("--iters and --budget-s exclude each other")
+    gs, nerf = BACKENDS["gs"], BACKENDS["nerf"]
     if iters is not None:
         if iters < 1:
             raise LmfError(f"--iters {iters}: must be >= 1")
-        return gs_with_iters(gs_cfg, iters), nerf_with_iters(nerf_cfg, iters), \
+        return gs.budgeted(gs_cfg, iters), nerf.budgeted(nerf_cfg, iters), \
             {"mode": "iterations", "iters": iters}
     if budget_s is None:
         return gs_cfg, nerf_cfg, {"mode": "configs"}
     if budget_s <= 0:
         raise LmfError(f"--budget-s {budget_s}: must be > 0")
     with console.status("measuring training speed of both backends"):
-        gs_spi, nerf_spi = gs_seconds_per_iter(vid, gs_cfg), nerf_seconds_per_iter(vid, nerf_cfg)
+        gs_spi = seconds_per_iter(gs, vid, gs_cfg)
+        nerf_spi = seconds_per_iter(nerf, vid, nerf_cfg)
     gs_iters, nerf_iters = max(1, int(budget_s / gs_spi)), max(1, int(budget_s / nerf_spi))
     console.print(f"budget {budget_s:.0f} s: GS {gs_spi:.3f} s/iter -> {gs_iters} iters, "
                   f"NeRF {nerf_spi:.3f} s/iter -> {nerf_iters} iters")
-    gs_cfg = gs_with_iters(gs_cfg, gs_iters)
-    gs_cfg = gs_cfg.model_copy(update={"train": gs_cfg.train.model_copy(
-        update={"max_seconds": budget_s})})
-    nerf_cfg = nerf_with_iters(nerf_cfg, nerf_iters)
-    nerf_cfg = nerf_cfg.model_copy(update={"nerf": nerf_cfg.nerf.model_copy(
-        update={"max_seconds": budget_s})})
-    return gs_cfg, nerf_cfg, {"mode": "seconds", "seconds": budget_s,
-                              "gs_seconds_per_iter": gs_spi, "nerf_seconds_per_iter": nerf_spi}
+    budget = {"mode": "seconds", "seconds": budget_s,
+              "gs_seconds_per_iter": gs_spi, "nerf_seconds_per_iter": nerf_spi}
+    return (gs.budgeted(gs_cfg, gs_iters, budget_s), nerf.budgeted(nerf_cfg, nerf_iters, budget_s),
+            budget)
 
 
 # -- render timing -----------------------------------------------------------------------------
@@ -232,30 +194,13 @@ def _median_ms(render: Callable[[int], object], frames: list[int], device: torch
     return statistics.median(times)
 
 
-def gs_render_ms(refined: RefineResult, vid: str) -> float:
-    """Median ms to render RGB + layer masks of a whole test frame with the refined GS model."""
-    state = torch.load(refined.run_dir / "refined.pt", map_location="cpu", weights_only=False)
-    cfg = Config.model_validate(state["config"])
-    device = resolve_device(cfg)
-    model = LayeredGaussians.from_state_dict(cfg.model, state["model"]).to(device).eval()
+def render_ms(kind: type[LayeredBackend], refined: RefineResult, vid: str, cfg: Config
+              ) -> float:
+    """Median ms to render RGB + layer masks of a whole test frame with the refined model."""
     scene = Scene(vid, cfg.data)
-    cams = Cameras.of(scene, device)
+    backend, _ = kind.load(refined.run_dir / REFINED, scene, cfg)
     frames = [scene.index(f) for f in refined.frames[:RENDER_FRAMES]]
-    return _median_ms(lambda i: model.render(cams.t[i:i + 1], cams.w2c[i:i + 1], cams.K[None],
-                                             cams.width, cams.height, cfg.render.backend),
-                      frames, device)
-
-
-def nerf_render_ms(refined: RefineResult, vid: str) -> float:
-    """The same for the refined NeRF model (rays in chunks of ``nerf.chunk``)."""
-    state = torch.load(refined.run_dir / "refined.pt", map_location="cpu", weights_only=False)
-    cfg = Config.model_validate(state["config"])
-    device = resolve_device(cfg)
-    model = NeuralDiff.from_state_dict(cfg.nerf, state["model"]).to(device).eval()
-    scene = Scene(vid, cfg.data)
-    cams = cameras(scene, model)
-    frames = [scene.index(f) for f in refined.frames[:RENDER_FRAMES]]
-    return _median_ms(lambda i: render_frame(model, cams, i, cfg.nerf), frames, device)
+    return _median_ms(backend.render, frames, backend.device)
 
 
 # -- the comparison ----------------------------------------------------------------------------
@@ -271,19 +216,28 @@ def _check_same_frames(gs_cfg: Config, nerf_cfg: Config) -> None:
                            "backends must see the same frames")
 
 
+def _train(kind: type[LayeredBackend], vid: str, cfg: Config, run_dir: Path,
+           console: Console) -> None:
+    """Train into ``run_dir``, resuming a run a stopped comparison left unfinished."""
+    if (run_dir / "train_summary.json").is_file():
+        console.print(f"{run_dir}: trained by an earlier, unfinished comparison")
+        return
+    resume = (run_dir / "ckpt.pt").is_file()
+    train_run(kind, vid, cfg, RunDir(run_dir, resume=resume), console=console)
+
+
 def _run_backend(
-    backend: str, vid: str, cfg: Config, run_dir: Path, reuse: bool, console: Console,
+    kind: type[LayeredBackend], vid: str, cfg: Config, run_dir: Path, reuse: bool,
+    console: Console,
 ) -> BackendRow:
     """Train (unless ``reuse``), refine with LMF, time renders, under one memory probe."""
-    train, refine, render_ms = ((train_scene, refine_run, gs_render_ms) if backend == "gs"
-                                else (train_nerf, refine_nerf, nerf_render_ms))
     with PeakMemory(resolve_device(cfg)) as mem:
         if reuse:
             load_checkpoint(run_dir)  # one-line error when there is no trained run
         else:
-            train(vid, cfg, prepare_run_dir(run_dir), console=console)
-        refined = refine(vid, cfg, run_dir, None, "lmf", 0, console=console)
-        ms = render_ms(refined, vid)
+            _train(kind, vid, cfg, run_dir, console)
+        refined = refine_run(kind, vid, cfg, run_dir, None, "lmf", 0, console=console)
+        ms = render_ms(kind, refined, vid, cfg)
     summary_path = run_dir / "train_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     psnr = summary.get("psnr_heldout")
@@ -291,7 +245,7 @@ def _run_backend(
     tcfg = Config.model_validate(trained["config"])
     scene = Scene(vid, tcfg.data)
     return BackendRow(
-        backend=backend,
+        backend=kind.name,
         map=refined.metrics.map,
         psnr_heldout=None if psnr is None or math.isnan(psnr) else psnr,
         train_seconds=summary.get("seconds"),
@@ -305,31 +259,46 @@ def _run_backend(
     )
 
 
+def compare_dir(base: Path, request: dict) -> Path:
+    """An unfinished comparison with the same request (to resume), else a new numbered one."""
+    for d in sorted(base.parent.glob(f"{base.name}*")):
+        if (d / "request.json").is_file() and not (d / "comparison.json").exists() and \
+                json.loads((d / "request.json").read_text()) == request:
+            return d
+    return new_numbered_dir(base)
+
+
 def compare_scene(
     vid: str, gs_cfg: Config, nerf_cfg: Config, out: Path, iters: int | None = None,
     budget_s: float | None = None, reuse: bool = False, console: Console | None = None,
 ) -> tuple[dict, Path]:
     """Train (or, with ``reuse``, take ``out/VID/gs`` and ``out/VID/nerf``), refine and measure
     both backends; writes ``comparison.json`` and ``comparison.md`` to ``out/VID/compare[-k]``
-    (fresh runs are trained inside it) and returns the report and that folder."""
+    (fresh runs are trained inside it; an unfinished comparison with the same request is
+    resumed) and returns the report and that folder."""
     console = console or Console()
     _check_same_frames(gs_cfg, nerf_cfg)
     if reuse and (iters is not None or budget_s is not None):
         raise LmfError("--reuse takes the runs as trained: it excludes --iters and --budget-s")
     gs_cfg, nerf_cfg, budget = apply_budget(vid, gs_cfg, nerf_cfg, iters, budget_s, console)
-    folder = new_numbered_dir(out / vid / "compare")
-    mg = evaluate_scene(vid, "mg", gs_cfg, mg_predictor).map
+    mg = evaluate_scene(vid, "mg", gs_cfg, lambda: mg_predictor(Scene(vid, gs_cfg.data))).map
+    request = {"reuse": reuse, "budget": budget, "gs": gs_cfg.model_dump(mode="json"),
+               "nerf": nerf_cfg.model_dump(mode="json")}
+    folder = compare_dir(out / vid / "compare", request)
+    (folder / "request.json").write_text(json.dumps(request))
+    save_config(gs_cfg, folder / "gs_config.yaml")
+    save_config(nerf_cfg, folder / "nerf_config.yaml")
     rows = []
-    for backend, cfg in (("gs", gs_cfg), ("nerf", nerf_cfg)):
-        run_dir = (out / vid if reuse else folder) / backend
-        console.print(f"[bold]{vid}: {LABELS[backend]}[/bold] ({run_dir})")
-        rows.append(_run_backend(backend, vid, cfg, run_dir, reuse, console))
+    for name, cfg in (("gs", gs_cfg), ("nerf", nerf_cfg)):
+        kind = BACKENDS[name]
+        run_dir = (out / vid if reuse else folder) / name
+        console.print(f"[bold]{vid}: {label(name)}[/bold] ({run_dir})")
+        rows.append(_run_backend(kind, vid, cfg, run_dir, reuse, console))
     report = {"scene": vid, "split": gs_cfg.eval.split, "budget": budget,
-              "device": {b: str(resolve_device(c)) for b, c in (("gs", gs_cfg),
-                                                                 ("nerf", nerf_cfg))},
+              "device": {"gs": str(resolve_device(gs_cfg)), "nerf": str(resolve_device(nerf_cfg))},
               "mg": mg, "rows": [asdict(r) for r in rows]}
     (folder / "comparison.json").write_text(json.dumps(report, indent=1))
-    (folder / "comparison.md").write_text(markdown(report))
+    (folder / "comparison.md").write_text(report_markdown(report))
     return report, folder
 
 
@@ -339,19 +308,20 @@ HEADER = ["method", *(f"mAP {COLUMNS[m]}" for m in MOTION_TYPES), "PSNR held-out
           "train s (steps)", "TR s/frame", "render ms/frame", "peak MB", "resolution"]
 
 
-def _f(v: float | None, fmt: str = ".2f") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+def label(name: str) -> str:
+    return f"{BACKENDS[name].label} + TR + LMF"
 
 
 def table_rows(report: dict) -> list[list[str]]:
     """Cells of the MG row and of one row per backend."""
-    out = [["2D motion masks (MG)", *(_f(report["mg"][m]) for m in MOTION_TYPES),
+    out = [["2D motion masks (MG)", *(fmt(report["mg"][m]) for m in MOTION_TYPES),
             *[""] * (len(HEADER) - 4)]]
     for r in report["rows"]:
-        out.append([LABELS[r["backend"]], *(_f(r["map"][m]) for m in MOTION_TYPES),
-                    _f(r["psnr_heldout"]), f"{_f(r['train_seconds'], '.1f')} ({r['train_steps']})",
-                    _f(r["refine_seconds_per_frame"]), _f(r["render_ms"], ".1f"),
-                    _f(r["peak_memory_mb"], ".0f"), r["resolution"]])
+        out.append([label(r["backend"]), *(fmt(r["map"][m]) for m in MOTION_TYPES),
+                    fmt(r["psnr_heldout"]),
+                    f"{fmt(r['train_seconds'], '.1f')} ({r['train_steps']})",
+                    fmt(r["refine_seconds_per_frame"]), fmt(r["render_ms"], ".1f"),
+                    fmt(r["peak_memory_mb"], ".0f"), r["resolution"]])
     return out
 
 
@@ -371,19 +341,13 @@ def describe_budget(budget: dict) -> str:
     return "each config's own training schedule"
 
 
-def markdown(report: dict) -> str:
-    lines = [f"# {report['scene']}: Gaussian vs NeRF backend (UDOS {report['split']})", "",
-             f"Budget: {describe_budget(report['budget'])}; devices: "
-             + ", ".join(f"{k} {v}" for k, v in report["device"].items()) + ".", "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(c) + " |" for c in table_rows(report)]
-    return "\n".join([*lines, "", speedups(report), ""])
+def report_markdown(report: dict) -> str:
+    head = [f"# {report['scene']}: Gaussian vs NeRF backend (UDOS {report['split']})", "",
+            f"Budget: {describe_budget(report['budget'])}; devices: "
+            + ", ".join(f"{k} {v}" for k, v in report["device"].items()) + ".", ""]
+    return "\n".join([*head, markdown(HEADER, table_rows(report)), "", speedups(report), ""])
 
 
-def rich_table(report: dict) -> Table:
-    table = Table(title=f"{report['scene']}: GS vs NeRF, {describe_budget(report['budget'])}")
-    for h in HEADER:
-        table.add_column(h, justify="left" if h == "method" else "right")
-    for cells in table_rows(report):
-        table.add_row(*cells)
-    return table
+def report_table(report: dict) -> Table:
+    return rich_table(HEADER, table_rows(report),
+                      f"{report['scene']}: GS vs NeRF, {describe_budget(report['budget'])}")

@@ -11,8 +11,9 @@ import torch
 from torch import Tensor
 
 from lmf_gs.config import FusionConfig
-from lmf_gs.model.layered import LAYERS
-from lmf_gs.train.losses import Crop, LossTerm, RenderContext
+from lmf_gs.core.batch import Crop
+from lmf_gs.core.layers import LAYERS
+from lmf_gs.core.losses import LossTerm, RenderContext
 
 FUSION_MODES = ("none", "pmf", "nmf", "lmf")
 SS, DY = LAYERS.index("semistatic"), LAYERS.index("dynamic")
