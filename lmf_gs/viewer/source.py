@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmf_gs.backends.gaussian import GaussianBackend
 from lmf_gs.config import Config
+from lmf_gs.core.runs import resolve_device
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import DataError, LmfError
 from lmf_gs.export.panels import _gt_tile as gt_tile
@@ -19,7 +21,6 @@ from lmf_gs.export.pointclouds import LAYER_COLORS
 from lmf_gs.export.source import REFINED, load_source
 from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.render import rasterize
-from lmf_gs.runs import resolve_device
 from lmf_gs.viewer.state import INSETS, Recording
 
 __all__ = ["LAYER_COLORS", "LayerImages", "LayeredGaussians", "ViewerSource", "open_run",
@@ -130,10 +131,10 @@ def open_run(
 ) -> tuple[ViewerSource, str]:
     """The viewer source of a trained run (its trained model and every refinement run) and the
     state to show first (``refined`` when given, which must hold a refined model)."""
-    device = resolve_device(cfg)
+    scene = Scene(vid, cfg.data)
 
     def load(run: Path | None) -> LayeredGaussians:
-        return load_source(train_dir, run, device).model
+        return load_source(GaussianBackend, train_dir, run, scene, cfg).backend.model
 
     runs: dict[str, Path | None] = {TRAINED: None}
     runs.update({d.name: d for d in refinement_runs(train_dir)})
@@ -147,9 +148,8 @@ def open_run(
         if known is not None and known.resolve() != chosen.resolve():
             first = str(chosen)  # same folder name as one of this run's refinements
         runs[first] = chosen
-    scene = Scene(vid, cfg.data)
     rec = Recording(tuple(scene.frames), scene.times, scene.w2c.astype(np.float64),
                     scene.intrinsics.K.astype(np.float64), scene.width, scene.height)
-    src = ViewerSource(rec, runs, cfg.render.backend, load, scene, str(device))
+    src = ViewerSource(rec, runs, cfg.render.backend, load, scene, str(resolve_device(cfg)))
     src.model(first)  # fail now, with one line, on a missing or unreadable model
     return src, first
