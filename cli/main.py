@@ -8,6 +8,7 @@ from rich.console import Console
 
 import cli.commands  # noqa: F401  (registers synth, train, refine, evaluate, report)
 import cli.experiment_commands as _experiment_commands  # noqa: F401  (registers ablate, compare)
+import cli.prepare_commands as _prepare_commands  # noqa: F401  (registers prepare)
 from cli import (
     export_commands,  # noqa: F401  (registers export, render, view)
 )

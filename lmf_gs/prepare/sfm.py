@@ -1,0 +1,243 @@
+"""Structure-from-motion with pycolmap: SIFT, sequential matching (+ optional loop closure),
+incremental mapping, one shared camera; the largest model converted to EPIC Fields terms.
+
+Every pycolmap call runs in a worker thread with a cancellation token, so Ctrl-C stops it
+promptly, and in chunks, so each stage reports its progress.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+# zlib before pycolmap: pycolmap's core exports zlib symbols of its own, and a system libz.so.1
+# first loaded as pycolmap's dependency binds its internal calls to them (heap corruption in
+# every later PNG write by Pillow). Loaded here first, libz resolves to itself.
+import zlib  # noqa: F401  (load order, see above)
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pycolmap
+from rich.progress import Progress, TaskID
+from scipy.spatial.transform import Rotation
+
+from lmf_gs.data.camera import Intrinsics, intrinsics_from_colmap
+from lmf_gs.errors import LmfError
+
+# models COLMAP estimates stably on video, all expressible as OPENCV (fx fy cx cy k1 k2 p1 p2)
+CAMERA_MODELS = ("SIMPLE_RADIAL", "RADIAL", "OPENCV", "SIMPLE_PINHOLE", "PINHOLE")
+EXTRACT_CHUNK = 16  # images per feature-extraction call
+MATCH_CHUNK = 64  # image pairs per matching call
+PYCOLMAP_VERSION = pycolmap.__version__
+
+
+@dataclass(frozen=True)
+class SfmOptions:
+    """pycolmap settings. ``threads`` -1: all cores. ``loop_period``: with ``loop_closure``,
+    every ``loop_period``-th frame is also matched with all the other such key frames."""
+
+    camera_model: str = "SIMPLE_RADIAL"
+    overlap: int = 10
+    loop_closure: bool = False
+    loop_period: int = 10
+    threads: int = -1
+    seed: int = 0
+    min_model_size: int = 3
+
+    def __post_init__(self) -> None:
+        if self.camera_model not in CAMERA_MODELS:
+            raise LmfError(f"camera model {self.camera_model!r}: expected one of "
+                           f"{', '.join(CAMERA_MODELS)}")
+        if self.overlap < 1:
+            raise LmfError(f"--overlap must be at least 1, got {self.overlap}")
+        if self.loop_period < 2:
+            raise LmfError(f"loop period must be at least 2, got {self.loop_period}")
+
+
+@dataclass
+class SfmResult:
+    """The largest reconstruction: COLMAP's camera, its OPENCV equivalent, world-to-camera poses
+    ``{name: [qw, qx, qy, qz, tx, ty, tz]}``, points ``[P, 6]`` (xyz, rgb 0..255)."""
+
+    camera_model: str
+    camera_params: list[float]
+    intrinsics: Intrinsics
+    poses: dict[str, list[float]]
+    points: np.ndarray
+    reprojection_error: float
+    model_sizes: list[int]  # registered images of every model found, the kept one first
+    kept_model: str  # its folder under ``sparse/``
+    pairs: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _cancellable(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs, cancellation_token=...)`` in a worker thread (pycolmap releases the
+    GIL); Ctrl-C in the main thread cancels it, waits for it and re-raises."""
+    token = pycolmap.CancellationToken()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs, cancellation_token=token)
+        except BaseException as e:
+            box["error"] = e
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except BaseException:
+        token.cancel()
+        worker.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _extract(db: Path, image_dir: Path, names: list[str], opts: SfmOptions,
+             bar: Progress, task: TaskID) -> None:
+    """SIFT features of ``names`` into ``db``; the first chunk creates the shared camera."""
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = opts.camera_model
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = opts.threads
+    for start in range(0, len(names), EXTRACT_CHUNK):
+        chunk = names[start:start + EXTRACT_CHUNK]
+        _cancellable(pycolmap.extract_features, db, image_dir, image_names=chunk,
+                     camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                     extraction_options=extraction)
+        if start == 0:
+            database = pycolmap.Database.open(db)
+            reader.existing_camera_id = database.read_all_cameras()[0].camera_id
+            database.close()
+        bar.advance(task, len(chunk))
+
+
+def image_pairs(names: list[str], db: Path, opts: SfmOptions) -> list[tuple[str, str]]:
+    """COLMAP's sequential pairs (``overlap`` neighbours + quadratic overlap) and, with loop
+    closure, all pairs of key frames (every ``loop_period``-th) not already among them."""
+    pairing = pycolmap.SequentialPairingOptions()
+    pairing.overlap = opts.overlap
+    database = pycolmap.Database.open(db)
+    try:
+        ids = {im.image_id: im.name for im in database.read_all_images()}
+        sequential = pycolmap.SequentialPairGenerator(pairing, database).all_pairs()
+    finally:
+        database.close()
+    pairs = [(ids[a], ids[b]) for a, b in sequential]
+    if opts.loop_closure:
+        seen = {frozenset(p) for p in pairs}
+        keys = names[::opts.loop_period]
+        pairs += [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]
+                  if frozenset((a, b)) not in seen]
+    return pairs
+
+
+def _match(db: Path, pairs: list[tuple[str, str]], work: Path, opts: SfmOptions,
+           bar: Progress, task: TaskID) -> None:
+    """Match and geometrically verify ``pairs`` (SIFT brute force, CPU)."""
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = opts.threads
+    pairing = pycolmap.ImportedPairingOptions()
+    pair_file = work / "pairs.txt"
+    pairing.match_list_path = str(pair_file)
+    for start in range(0, len(pairs), MATCH_CHUNK):
+        chunk = pairs[start:start + MATCH_CHUNK]
+        pair_file.write_text("".join(f"{a} {b}\n" for a, b in chunk))
+        _cancellable(pycolmap.match_image_pairs, db, matching_options=matching,
+                     pairing_options=pairing)
+        bar.advance(task, len(chunk))
+    pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))  # all of them, for the record
+
+
+def _map(db: Path, image_dir: Path, sparse: Path, opts: SfmOptions,
+         bar: Progress, task: TaskID) -> dict[int, pycolmap.Reconstruction]:
+    """Incremental mapping into ``sparse/{k}``; the bar counts registrations."""
+    options = pycolmap.IncrementalPipelineOptions()
+    options.num_threads = opts.threads
+    options.random_seed = opts.seed
+    options.min_model_size = opts.min_model_size
+    sparse.mkdir(parents=True, exist_ok=True)
+    return _cancellable(pycolmap.incremental_mapping, db, image_dir, sparse, options=options,
+                        next_image_callback=lambda: bar.advance(task, 1))
+
+
+def _opencv_intrinsics(camera: pycolmap.Camera) -> Intrinsics:
+    return intrinsics_from_colmap(camera.model.name, camera.width, camera.height,
+                                  [float(v) for v in camera.params])
+
+
+def _convert(rec: pycolmap.Reconstruction) -> tuple[dict[str, list[float]], np.ndarray]:
+    """World-to-camera poses (scalar-first quaternion, qw >= 0) and coloured points."""
+    poses = {}
+    for image in rec.images.values():
+        if not image.has_pose:
+            continue
+        m = image.cam_from_world().matrix()
+        q = Rotation.from_matrix(m[:, :3]).as_quat(scalar_first=True)
+        q = -q if q[0] < 0 else q
+        poses[image.name] = [float(v) for v in (*q, *m[:, 3])]
+    points = np.array([[*p.xyz, *p.color] for p in rec.points3D.values()],
+                      dtype=np.float64).reshape(-1, 6)
+    return poses, points
+
+
+def run_sfm(image_dir: Path, names: list[str], work: Path, opts: SfmOptions, bar: Progress,
+            label: str, log: Callable[[str], object] = print) -> SfmResult:
+    """SfM of ``image_dir/names`` (time order) with the database and models in ``work``;
+    ``log`` gets one line per finished stage. Raises `LmfError` (naming ``label``) when no
+    model could be built."""
+    pycolmap.set_random_seed(opts.seed)
+    db = work / "database.db"
+    seconds: dict[str, float] = {}
+    old_level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 3  # failures come back as results or exceptions
+    try:
+        start = time.perf_counter()
+        task = bar.add_task("SIFT features", total=len(names))
+        _extract(db, image_dir, names, opts, bar, task)
+        seconds["features"] = time.perf_counter() - start
+        log(f"features: {len(names)} frames ({seconds['features']:.1f} s)")
+
+        start = time.perf_counter()
+        pairs = image_pairs(names, db, opts)
+        task = bar.add_task("matching", total=len(pairs))
+        _match(db, pairs, work, opts, bar, task)
+        seconds["matching"] = time.perf_counter() - start
+        log(f"matching: {len(pairs)} image pairs ({seconds['matching']:.1f} s)")
+
+        start = time.perf_counter()
+        task = bar.add_task("mapping (registered)", total=len(names))
+        models = _map(db, image_dir, work / "sparse", opts, bar, task)
+        seconds["mapping"] = time.perf_counter() - start
+        sizes = sorted((m.num_reg_images() for m in models.values()), reverse=True)
+        log(f"mapping: {len(models)} model(s) of {', '.join(map(str, sizes)) or 0} frames "
+            f"({seconds['mapping']:.1f} s)")
+    finally:
+        pycolmap.logging.minloglevel = old_level
+    if not models:
+        raise LmfError(f"{label}: structure-from-motion failed: no initial image pair among "
+                       f"{len(names)} frames (too little texture, overlap or camera motion)")
+    order = sorted(models, key=lambda k: (models[k].num_reg_images(),
+                                          models[k].num_points3D()), reverse=True)
+    rec = models[order[0]]
+    camera = next(iter(rec.cameras.values()))
+    poses, points = _convert(rec)
+    return SfmResult(
+        camera_model=camera.model.name,
+        camera_params=[float(v) for v in camera.params],
+        intrinsics=_opencv_intrinsics(camera),
+        poses=poses,
+        points=points,
+        reprojection_error=float(rec.compute_mean_reprojection_error()),
+        model_sizes=[models[k].num_reg_images() for k in order],
+        kept_model=str(order[0]),
+        pairs=len(pairs),
+        seconds=seconds,
+    )
