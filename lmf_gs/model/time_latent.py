@@ -4,9 +4,9 @@ backends.
 phi(t) = [1, cos(w_1 t), sin(w_1 t), ..., cos(w_L t), sin(w_L t)] for the normalised time
 t in [-1, 1] of a video, with one of two sets of frequencies:
 
-- "octave" (NeuralDiff's octaves): w_k = pi 2^k, k = 0..L-1. Over a video of D seconds the
-  shortest period is D 2^(1-L) seconds, so L is derived from D (`time_octaves`): the time model
-  resolves the same real time (about `PERIOD_S`) on a 6-second clip and on a 30-minute video.
+- "octave" (octaves, as NeuralDiff's 2^0..2^9): w_k = pi 2^k, k = 0..L-1. Over a video of D
+  seconds the shortest period is D 2^(1-L) seconds, so L is derived from D (`time_octaves`):
+  the time model resolves about `PERIOD_S` on a 1-minute and on a 30-minute video alike.
 - "linear" (lmf-gs before the octaves): w_k = k pi, k = 1..F, the shortest period D / F: a
   fixed share of the video, minutes on a long one.
 
