@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+)
 
 from lmf_gs.errors import LmfError
 
@@ -73,7 +80,7 @@ class RenderConfig(Section):
     """Rasteriser backend: "auto" = gsplat on CUDA, else the pure-PyTorch one."""
 
     backend: Literal["auto", "torch", "gsplat"] = "auto"
-    device: str = "auto"  # "auto" = cuda when available, else cpu
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")  # auto: cuda if available
 
 
 class ModelConfig(Section):
@@ -109,7 +116,7 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    iters: int = 30_000
+    iters: PositiveInt = 30_000
     seed: int = 0
     holdout_every: int = 10  # every k-th registered frame (not in the UDOS split) is held out
     lr_means: float = 1.6e-4  # times the scene scale, decayed x0.01 over training
@@ -131,7 +138,7 @@ class TrainConfig(Section):
     warmup_layers: tuple[str, ...] = ("static", "semistatic")
     densify_from: int = 500
     densify_until: int = 15_000
-    densify_every: int = 100
+    densify_every: PositiveInt = 100
     reset_opacity_every: int = 3_000
     grad_threshold: float = 2e-4  # mean 2D-mean gradient norm (NDC-scaled, as gsplat)
     # the uncertainty-weighted loss scales gradients by 1/B^2, so a fixed threshold alone grows
@@ -142,8 +149,8 @@ class TrainConfig(Section):
     max_gaussians: dict[str, int] = {"static": 400_000, "semistatic": 100_000,
                                      "dynamic": 100_000}
     max_seconds: float | None = None  # stop (and checkpoint) once this wall-clock budget is spent
-    checkpoint_every: int = 2_000
-    log_every: int = 50
+    checkpoint_every: PositiveInt = 2_000
+    log_every: PositiveInt = 50
 
 
 class FusionConfig(Section):
@@ -157,8 +164,8 @@ class FusionConfig(Section):
 class RefineConfig(Section):
     """Test-time refinement (TR): only the semi-static and dynamic sets are optimised."""
 
-    iters_per_frame: int = 100  # optimisation steps per frame of T_N (test frames + neighbours)
-    min_iters: int = 200
+    iters_per_frame: PositiveInt = 100  # steps per frame of T_N (test frames + neighbours)
+    min_iters: PositiveInt = 200
     lr_scale: float = 1.0  # multiplies the training learning rates
     # and, for the semi-static set only: fine-tuning gently keeps resting objects that get
     # little colour gradient on the analysed frames from being washed out by fusion gradients
@@ -167,7 +174,7 @@ class RefineConfig(Section):
     neighbors: int = 0  # N of Eq. 16-17 (paper: N = 0 is best)
     sparsity: float = 0.0  # the paper's TR loss is L_rgb + L_PMF + L_NMF (Eq. 13): no sparsity
     fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
-    checkpoint_every: int = 500  # an interrupted refinement resumes from here
+    checkpoint_every: PositiveInt = 500  # an interrupted refinement resumes from here
     max_seconds: float | None = None  # its own budget (the training budget does not apply)
 
 
@@ -196,15 +203,15 @@ class NerfConfig(Section):
     coarse_samples: int = 64  # stratified between the frame's near/far (static field only)
     fine_samples: int = 64  # importance samples from the coarse weights (all three layers)
     noise_std: float = 1.0  # density noise of the coarse pass while training
-    batch_rays: int = 1024
-    chunk: int = 16_384  # rays per forward pass when rendering whole frames
+    batch_rays: PositiveInt = 1024
+    chunk: PositiveInt = 16_384  # rays per forward pass when rendering whole frames
     lr: float = 5e-4  # Adam, cosine-annealed to 0 over the iterations
-    iters: int = 20_000
+    iters: PositiveInt = 20_000
     epochs: float | None = None  # when set: iters = epochs x training rays / batch_rays
     sparsity: float = 0.01  # x mean density of the semi-static and dynamic layers
     max_seconds: float | None = None  # stop (and checkpoint) once this wall-clock budget is spent
-    checkpoint_every: int = 1_000
-    log_every: int = 50
+    checkpoint_every: PositiveInt = 1_000
+    log_every: PositiveInt = 50
 
 
 class Config(Section):

@@ -24,6 +24,7 @@ from lmf_gs.core.frames import parse_frames, split_or_empty, with_neighbors
 from lmf_gs.core.loop import run_loop
 from lmf_gs.core.runs import CHECKPOINT, load_checkpoint, save_checkpoint
 from lmf_gs.data.scene import Scene
+from lmf_gs.data.validate import validate_frames
 from lmf_gs.eval.udos_metric import VideoResult, layered_prediction, score_video
 
 REFINED = "refined.pt"
@@ -105,6 +106,7 @@ def refine_run(
     refinement with the same settings), save their masks and score those with UDOS GT."""
     console = console or Console()
     scene = Scene(vid, cfg.data)
+    validate_frames(scene, progress=console.is_terminal)
     backend, _ = kind.load(train_dir, scene, cfg)
     cfg = backend.cfg
     frames = parse_frames(frames_spec, scene, cfg.eval.split)

@@ -15,6 +15,7 @@ from lmf_gs.core.frames import train_holdout
 from lmf_gs.core.loop import run_loop
 from lmf_gs.core.runs import RunDir, save_checkpoint
 from lmf_gs.data.scene import Scene
+from lmf_gs.data.validate import validate_frames
 from lmf_gs.experiments.evaluate import heldout_psnr
 
 
@@ -36,6 +37,7 @@ def train_run(
     to ``train_summary.json``. The input is read and checked before the folder is touched."""
     console = console or Console()
     scene = Scene(vid, cfg.data)
+    validate_frames(scene, progress=console.is_terminal)
     train_idx, held = train_holdout(scene, cfg.train.holdout_every)
     backend, ckpt = kind.load(run.path, scene, cfg) if run.resume else (None, {})
     run_dir = run.claim()

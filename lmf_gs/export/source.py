@@ -43,11 +43,16 @@ def load_source(kind: type[LayeredBackend], train_dir: Path, refined: Path | Non
 
 @contextmanager
 def writing(path: Path) -> Iterator[None]:
-    """Turn an OS error while writing under ``path`` into a one-line `LmfError`."""
+    """Turn an OS error while writing under ``path`` into a one-line `LmfError`; on any error
+    an output folder left empty is removed (no stub folders)."""
     try:
         yield
-    except OSError as e:
-        raise LmfError(f"{path}: cannot write ({e.strerror or e})") from None
+    except BaseException as e:
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        if isinstance(e, OSError):
+            raise LmfError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise
 
 
 def output_dir(dest: Path | None, default: Path) -> Path:

@@ -63,8 +63,9 @@ class SetDensifier:
             room = max(self.max_gaussians - n, 0)
             clone_mask = _limit(high & ~big, room)
             duplicate(params, optimizers, self.state, clone_mask)
-            split_mask = torch.cat([_limit(high & big, room - int(clone_mask.sum())),
-                                    torch.zeros(int(clone_mask.sum()), dtype=torch.bool)])
+            n_cloned = int(clone_mask.sum())
+            split_mask = torch.cat([_limit(high & big, room - n_cloned),
+                                    torch.zeros(n_cloned, dtype=torch.bool, device=high.device)])
             split(params, optimizers, self.state, split_mask)
             prune = opacity_for_pruning() < cfg.prune_opacity
             if step > cfg.reset_opacity_every:
