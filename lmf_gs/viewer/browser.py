@@ -69,6 +69,9 @@ class ViewerPage:
     def click_checkbox(self, label: str) -> None:
         self.page.locator(f'[id="{self._control(label)}"]').click()
 
+    def click_button(self, label: str) -> None:
+        self.page.get_by_role("button", name=label, exact=True).click()
+
     def select(self, label: str, option: str) -> None:
         """Choose ``option`` in a dropdown."""
         self.page.locator(f'[id="{self._control(label)}"]').click()
@@ -128,16 +131,22 @@ def wait_full(viewer: Viewer, after: int = 0, timeout: float = 30.0, quiet: floa
     raise TimeoutError("the viewer kept sending images or ended on another state")
 
 
-def save_screenshot(viewer: Viewer, path: Path, frame: int, mode: str, width: int = 1280,
-                    height: int = 720) -> Shown:
+def save_screenshot(viewer: Viewer, path: Path, frame: int, mode: str, back: float = 0.0,
+                    width: int = 1280, height: int = 720) -> Shown:
     """Open ``viewer`` in headless Chromium, move the slider to ``frame``, pick the display
-    ``mode`` and write the page as PNG to ``path``; returns the image the page shows."""
+    ``mode``, put the camera ``back`` scene depths behind the frame's camera and write the page
+    as PNG to ``path``; returns the image the page shows."""
     with open_page(viewer.url, width, height) as page:
         wait_full(viewer)
         page.set_slider("frame", frame)
         if mode != viewer.state.mode:
             page.select("display", mode)
+        wait_full(viewer, frame=frame, mode=mode)
+        n = len(viewer.stats.shown)
+        assert viewer.server is not None
+        for client in viewer.server.get_clients().values():
+            viewer.go_to_frame(client, back)
         page.close_notifications()
-        shown = wait_full(viewer, frame=frame, mode=mode)
+        shown = wait_full(viewer, after=n, frame=frame, mode=mode)
         Image.fromarray(page.settled()).save(path)
     return shown

@@ -189,22 +189,19 @@ class Viewer:
             self.trajectory.append(h)
         wxyz, pos = self._frame_pose(self.state.frame)
         self.current = scene.add_camera_frustum(
-            "/current", fov, aspect, scale=0.06 * self._scale, thickness=2.5,
+            "/current", fov, aspect, scale=0.04 * self._scale, thickness=2.0,
             thickness_units="screen", color=CURRENT_COLOR, wxyz=wxyz, position=pos)
-        init = self.server.initial_camera
-        c2w = self.rec.c2w[self.state.frame]
-        init.fov = fov
-        init.position = c2w[:3, 3]
-        init.look_at = c2w[:3, 3] + c2w[:3, 2] * self._scale
-        init.up = -c2w[:3, 1]
 
-    def go_to_frame(self, client: viser.ClientHandle) -> None:
-        """Put a browser's camera at the slider frame's recorded camera."""
+    def go_to_frame(self, client: viser.ClientHandle, back: float = 0.0) -> None:
+        """Put a browser's camera at the slider frame's recorded camera, or ``back`` times the
+        scene's median depth behind it (same orientation)."""
         wxyz, pos = self._frame_pose(self.state.frame)
+        behind = np.asarray(pos) - back * self._scale * self.rec.c2w[self.state.frame][:3, 2]
         with client.atomic():
             client.camera.fov = vertical_fov(self.rec.K, self.rec.height)
             client.camera.position = pos
             client.camera.wxyz = wxyz
+            client.camera.position = behind
 
     # -- GUI --------------------------------------------------------------------------------------
 
@@ -327,6 +324,8 @@ class _ClientLoop(threading.Thread):
         self.wake.set()
 
     def _on_camera(self, cam: viser.CameraHandle) -> None:
+        if self._camera is None:  # a new browser starts at the slider frame's camera
+            self.viewer.go_to_frame(self.client)
         self._camera = ViewCamera(tuple(float(v) for v in cam.wxyz),
                                   tuple(float(v) for v in cam.position), float(cam.fov),
                                   int(cam.image_width), int(cam.image_height))
