@@ -10,6 +10,7 @@ import cli.commands  # noqa: F401  (registers synth, train, refine, evaluate, re
 import cli.experiment_commands as _experiment_commands  # noqa: F401  (registers ablate, compare)
 import cli.prepare_commands as _prepare_commands  # noqa: F401  (registers prepare)
 from cli import (
+    batch_commands,  # noqa: F401  (registers batch)
     export_commands,  # noqa: F401  (registers export, render, view)
 )
 from cli.app import app
