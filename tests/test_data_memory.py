@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import H, W, make_tiny_root, write_png
+from PIL import Image
 
 from lmf_gs.config import DataConfig
 from lmf_gs.data import Scene
@@ -194,3 +195,18 @@ def test_validate_frames_passes_good_data_and_names_bad_files(tmp_path):
             validate_frames(Scene(t.vid, DataConfig(root=t.root)), decode=decode)
         assert str(e.value) == (f"{mask}: size 10x10 does not match the camera (32x16 in "
                                 f"{t.vid}.json) (2 bad files in all)")
+
+
+def test_validate_frames_names_a_non_image_and_a_wrong_size_frame(tmp_path):
+    t = make_tiny_root(tmp_path / "d", as_tar=False)
+    frames = t.root / "frames" / t.vid
+    (frames / t.frames[1]).write_bytes(b"not a jpeg")
+    Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(frames / t.frames[5])
+    with pytest.raises(DataError) as e:
+        validate_frames(Scene(t.vid, DataConfig(root=t.root)))
+    assert str(e.value) == (f"{frames / t.frames[1]}: cannot decode (not an image file) "
+                            "(2 bad files in all)")
+    (frames / t.frames[1]).write_bytes((t.root.parent / "d" / "frames" / t.vid /
+                                        t.frames[0]).read_bytes())
+    with pytest.raises(DataError, match=rf"{t.frames[5]}: size 12x10 does not match the camera"):
+        validate_frames(Scene(t.vid, DataConfig(root=t.root)))

@@ -18,7 +18,9 @@ def decode_rgb(data: bytes, source: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"))
-    except (OSError, UnidentifiedImageError, SyntaxError) as e:
+    except UnidentifiedImageError:
+        raise DataError(f"{source}: cannot decode (not an image file)") from None
+    except (OSError, SyntaxError) as e:
         raise DataError(f"{source}: cannot decode ({e})") from None
 
 

@@ -36,21 +36,25 @@ def _size_problem(scene: Scene, source: str, width: int, height: int) -> str | N
             f"({raw.width}x{raw.height} in {scene.paths.epic_fields.name})")
 
 
+def _decode_problem(scene: Scene, data: bytes, source: str) -> str | None:
+    try:
+        img = decode_rgb(data, source)
+    except DataError as e:
+        return str(e)
+    return _size_problem(scene, source, img.shape[1], img.shape[0])
+
+
 def _check_frame(scene: Scene, name: str, decode: bool) -> str | None:
     store = scene.frame_store
     source = store.source(name)
     data = store.read_bytes(name)
     if decode or not data.endswith(JPEG_END):  # no end marker: truncated, unless it decodes
-        try:
-            img = decode_rgb(data, source)
-        except DataError as e:
-            return str(e)
-        return _size_problem(scene, source, img.shape[1], img.shape[0])
+        return _decode_problem(scene, data, source)
     try:
         with Image.open(io.BytesIO(data)) as img:
             size = img.size
-    except (OSError, UnidentifiedImageError, SyntaxError) as e:
-        return f"{source}: cannot decode ({e})"
+    except (OSError, UnidentifiedImageError, SyntaxError):
+        return _decode_problem(scene, data, source)  # with the reason decoding gives
     return _size_problem(scene, source, *size)
 
 
