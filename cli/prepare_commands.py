@@ -41,6 +41,9 @@ def prepare(
         help="Fail unless at least this fraction of the frames (and 3) register.")] = 0.5,
     threads: Annotated[int, typer.Option(help="CPU threads for COLMAP (-1: all).")] = -1,
     seed: Annotated[int, typer.Option(help="Random seed of the mapper.")] = 0,
+    mapper_tries: Annotated[int, typer.Option(
+        help="Map again with the next seed (up to N times in all) while fewer than 95% of the "
+        "frames register; the best model is kept.")] = 3,
     overwrite: Annotated[bool, typer.Option(
         help="Replace existing frames/VID, epic_fields/VID.json and sfm/VID.")] = False,
 ) -> None:
@@ -55,7 +58,8 @@ def prepare(
         sampling=Sampling(every=every, fps=fps), longest_side=size or None,
         source_fps=source_fps,
         sfm=SfmOptions(camera_model=camera_model.upper(), overlap=overlap,
-                       loop_closure=loop_closure, threads=threads, seed=seed),
+                       loop_closure=loop_closure, threads=threads, seed=seed,
+                       mapper_tries=mapper_tries),
         min_registered=min_registered, overwrite=overwrite)
     r = prepare(source, vid, data_root, settings, console)
     s = r["seconds"]

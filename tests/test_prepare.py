@@ -238,7 +238,8 @@ def test_too_few_registered_frames_fail_before_writing(kitchen, tmp_path, monkey
         return SfmResult("SIMPLE_RADIAL", [100.0, 16.0, 9.0, 0.0],
                          Intrinsics(32, 18, 100.0, 100.0, 16.0, 9.0),
                          {names[i]: pose for i in (0, 1, 2, 7)}, np.zeros((0, 6)), 0.5, [4],
-                         "0", 10, {"features": 0.0, "matching": 0.0, "mapping": 0.0})
+                         "0", 10, [{"seed": 0, "models": [4], "seconds": 0.0}],
+                         {"features": 0.0, "matching": 0.0, "mapping": 0.0})
 
     monkeypatch.setattr(pipeline, "run_sfm", few)
     root = tmp_path / "data"

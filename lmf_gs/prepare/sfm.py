@@ -7,6 +7,7 @@ promptly, and in chunks, so each stage reports its progress.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -37,7 +38,10 @@ PYCOLMAP_VERSION = pycolmap.__version__
 @dataclass(frozen=True)
 class SfmOptions:
     """pycolmap settings. ``threads`` -1: all cores. ``loop_period``: with ``loop_closure``,
-    every ``loop_period``-th frame is also matched with all the other such key frames."""
+    every ``loop_period``-th frame is also matched with all the other such key frames.
+    Incremental mapping depends on its random seed on hard videos (a panning camera with little
+    parallax): while the best model holds fewer than ``retry_below`` of the frames, mapping is
+    run again with the next seed, ``mapper_tries`` times in all, and the best model is kept."""
 
     camera_model: str = "SIMPLE_RADIAL"
     overlap: int = 10
@@ -45,6 +49,8 @@ class SfmOptions:
     loop_period: int = 10
     threads: int = -1
     seed: int = 0
+    mapper_tries: int = 3
+    retry_below: float = 0.95
     min_model_size: int = 3
 
     def __post_init__(self) -> None:
@@ -53,6 +59,8 @@ class SfmOptions:
                            f"{', '.join(CAMERA_MODELS)}")
         if self.overlap < 1:
             raise LmfError(f"--overlap must be at least 1, got {self.overlap}")
+        if self.mapper_tries < 1:
+            raise LmfError(f"--mapper-tries must be at least 1, got {self.mapper_tries}")
         if self.loop_period < 2:
             raise LmfError(f"loop period must be at least 2, got {self.loop_period}")
 
@@ -68,9 +76,10 @@ class SfmResult:
     poses: dict[str, list[float]]
     points: np.ndarray
     reprojection_error: float
-    model_sizes: list[int]  # registered images of every model found, the kept one first
+    model_sizes: list[int]  # registered images of every model of the kept try, kept one first
     kept_model: str  # its folder under ``sparse/``
     pairs: int
+    tries: list[dict]  # per mapping try: seed, model sizes, seconds
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -156,16 +165,52 @@ def _match(db: Path, pairs: list[tuple[str, str]], work: Path, opts: SfmOptions,
     pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))  # all of them, for the record
 
 
-def _map(db: Path, image_dir: Path, sparse: Path, opts: SfmOptions,
+def _map(db: Path, image_dir: Path, sparse: Path, opts: SfmOptions, seed: int,
          bar: Progress, task: TaskID) -> dict[int, pycolmap.Reconstruction]:
     """Incremental mapping into ``sparse/{k}``; the bar counts registrations."""
     options = pycolmap.IncrementalPipelineOptions()
     options.num_threads = opts.threads
-    options.random_seed = opts.seed
+    options.random_seed = seed
     options.min_model_size = opts.min_model_size
-    sparse.mkdir(parents=True, exist_ok=True)
+    sparse.mkdir(parents=True)
     return _cancellable(pycolmap.incremental_mapping, db, image_dir, sparse, options=options,
                         next_image_callback=lambda: bar.advance(task, 1))
+
+
+def _largest(models: dict[int, pycolmap.Reconstruction]) -> tuple[int, int, int]:
+    """(registered images, points, key) of the largest model; (0, 0, -1) without any."""
+    return max(((m.num_reg_images(), m.num_points3D(), k) for k, m in models.items()),
+               default=(0, 0, -1))
+
+
+def _map_tries(db: Path, image_dir: Path, work: Path, n_frames: int, opts: SfmOptions,
+               bar: Progress, log: Callable[[str], object]
+               ) -> tuple[dict[int, pycolmap.Reconstruction], list[dict]]:
+    """Map with seeds ``seed, seed + 1, ...`` until the largest model holds ``retry_below`` of
+    the frames (or ``mapper_tries`` are spent); the best try's models end up in
+    ``work/sparse/``."""
+    tries: list[dict] = []
+    best: tuple[tuple[int, int, int], dict[int, pycolmap.Reconstruction], Path] | None = None
+    for seed in range(opts.seed, opts.seed + opts.mapper_tries):
+        start = time.perf_counter()
+        task = bar.add_task(f"mapping, seed {seed} (registered)", total=n_frames)
+        folder = work / "tries" / str(seed)
+        models = _map(db, image_dir, folder, opts, seed, bar, task)
+        sizes = sorted((m.num_reg_images() for m in models.values()), reverse=True)
+        tries.append({"seed": seed, "models": sizes, "seconds": time.perf_counter() - start})
+        log(f"mapping (seed {seed}): {len(models)} model(s) of "
+            f"{', '.join(map(str, sizes)) or 0} frames ({tries[-1]['seconds']:.1f} s)")
+        if best is None or _largest(models) > best[0]:
+            best = (_largest(models), models, folder)
+        if best[0][0] >= opts.retry_below * n_frames:
+            break
+        if seed + 1 < opts.seed + opts.mapper_tries:
+            log(f"fewer than {opts.retry_below:.0%} of the frames registered: mapping again "
+                f"with seed {seed + 1}")
+    assert best is not None
+    best[2].rename(work / "sparse")
+    shutil.rmtree(work / "tries")
+    return best[1], tries
 
 
 def _opencv_intrinsics(camera: pycolmap.Camera) -> Intrinsics:
@@ -213,19 +258,15 @@ def run_sfm(image_dir: Path, names: list[str], work: Path, opts: SfmOptions, bar
         log(f"matching: {len(pairs)} image pairs ({seconds['matching']:.1f} s)")
 
         start = time.perf_counter()
-        task = bar.add_task("mapping (registered)", total=len(names))
-        models = _map(db, image_dir, work / "sparse", opts, bar, task)
+        models, tries = _map_tries(db, image_dir, work, len(names), opts, bar, log)
         seconds["mapping"] = time.perf_counter() - start
-        sizes = sorted((m.num_reg_images() for m in models.values()), reverse=True)
-        log(f"mapping: {len(models)} model(s) of {', '.join(map(str, sizes)) or 0} frames "
-            f"({seconds['mapping']:.1f} s)")
     finally:
         pycolmap.logging.minloglevel = old_level
     if not models:
         raise LmfError(f"{label}: structure-from-motion failed: no initial image pair among "
                        f"{len(names)} frames (too little texture, overlap or camera motion)")
     order = sorted(models, key=lambda k: (models[k].num_reg_images(),
-                                          models[k].num_points3D()), reverse=True)
+                                          models[k].num_points3D(), k), reverse=True)
     rec = models[order[0]]
     camera = next(iter(rec.cameras.values()))
     poses, points = _convert(rec)
@@ -239,5 +280,6 @@ def run_sfm(image_dir: Path, names: list[str], work: Path, opts: SfmOptions, bar
         model_sizes=[models[k].num_reg_images() for k in order],
         kept_model=str(order[0]),
         pairs=len(pairs),
+        tries=tries,
         seconds=seconds,
     )
