@@ -73,7 +73,8 @@ class JobView:
             self._gone_since = self._gone_since or time.time()
             if time.time() - self._gone_since > RESULT_GRACE_S:
                 self.state = FAILED
-                self.error = self.error or f"ended without a result ({self.handle.state})"
+                self.error = self.error or ("the job ended without a result (killed?); "
+                                            f"submitit state {self.handle.state}")
         elif (events and events[-1]["event"] != "requeued") or self.handle.state == "RUNNING":
             self.state = RUNNING
         else:
