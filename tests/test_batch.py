@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 import submitit
+import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
 from cli.batch_commands import CliConfigs
 from cli.main import app
 from lmf_gs.backends import get_backend
-from lmf_gs.batch.jobs import BatchSpec, VideoJob, read_events, train_step
+from lmf_gs.batch.jobs import BatchSpec, VideoJob, read_events, requeue_on_notice, train_step
 from lmf_gs.batch.launch import ExecutorSettings, make_launcher
 from lmf_gs.config import MOTION_TYPES
+from lmf_gs.core.loop import LoopSettings, run_loop
 from lmf_gs.data.synthetic import generate_scene
 from lmf_gs.errors import LmfError
 from lmf_gs.eval.udos_metric import mean_over_videos
@@ -157,6 +159,55 @@ def test_finished_run_under_other_settings_is_refused(batches):
     with pytest.raises(LmfError, match=r"other settings than this batch.*train.iters: 40 vs 41"):
         train_step(get_backend("gs"), "SYN_A", spec, Console())
     assert (out / "SYN_A" / "gs" / "ckpt.pt").stat().st_mtime_ns == before
+
+
+class Counter:
+    """A stand-in optimiser for `run_loop`: 2 ms per step, 10,000 steps."""
+
+    def __init__(self) -> None:
+        self.step, self.iters, self.elapsed = 0, 10_000, 0.0
+        self.settings = LoopSettings(log_every=10**9, checkpoint_every=10**9)
+
+    def iteration(self) -> dict[str, torch.Tensor]:
+        time.sleep(0.002)
+        self.step += 1
+        return {"loss": torch.zeros(()), "psnr": torch.zeros(())}
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+
+@pytest.fixture
+def fake_submitit(monkeypatch):
+    """A submitit job's environment whose requeue handler records its calls and exits."""
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
+    calls: list[int] = []
+
+    def requeue(signum: int, frame: object) -> None:
+        calls.append(signum)
+        raise SystemExit(144)
+
+    old = signal.signal(signal.SIGUSR2, requeue)
+    yield calls
+    signal.signal(signal.SIGUSR2, old)
+
+
+def test_notice_between_steps_waits_for_the_boundary(fake_submitit):
+    with pytest.raises(SystemExit), requeue_on_notice() as at_boundary:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        time.sleep(0.2)
+        assert fake_submitit == []  # no file write is cut short
+        at_boundary()
+    assert fake_submitit == [signal.SIGUSR2]
+
+
+def test_notice_before_a_loop_stops_it_with_a_checkpoint(fake_submitit):
+    saved: list[dict] = []
+    with pytest.raises(SystemExit), requeue_on_notice():
+        os.kill(os.getpid(), signal.SIGUSR2)
+        run_loop(Counter(), None, saved.append, "test loop")
+    assert fake_submitit == [signal.SIGUSR2]
+    assert len(saved) == 1 and 0 < saved[0]["step"] < 10_000
 
 
 def test_slurm_array_submission(tmp_path, monkeypatch):

@@ -4,7 +4,8 @@
 Every step first looks at the run folders: a finished step is skipped, an unfinished training or
 refinement resumes from its checkpoint, nothing finished is replaced. Under submitit, the
 timeout/pre-emption signal (SIGUSR2) stops a running training or refinement at its next step
-with a checkpoint, then submitit calls `VideoJob.checkpoint` and requeues the job.
+with a checkpoint (other work at the end of its step), then submitit calls
+`VideoJob.checkpoint` and requeues the job.
 """
 
 from __future__ import annotations
@@ -239,41 +240,60 @@ def video_lock(out: Path, vid: str) -> Iterator[None]:
         yield
 
 
+def _running_loop_stop() -> Callable[[int, object], None] | None:
+    """The stop-request handler of a running `run_loop` (it owns SIGTERM while it runs)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler if getattr(handler, "__module__", None) == loop.__name__ else None
+
+
 @contextmanager
-def requeue_on_notice() -> Iterator[None]:
-    """Inside a submitit job: submitit's timeout/pre-emption signal (SIGUSR2 unless
-    SUBMITIT_PREEMPT_SIGNAL says otherwise) asks a running training or refinement loop to stop
-    at its next step with a checkpoint (as SIGTERM does), then hands over to submitit, which
-    calls `VideoJob.checkpoint` and requeues the job. Between loops it hands over at once: the
-    requeued job skips finished steps and resumes the rest from their checkpoints."""
+def requeue_on_notice() -> Iterator[Callable[[], None]]:
+    """Inside a submitit job, act on submitit's timeout/pre-emption notice (SIGUSR2 unless
+    SUBMITIT_PREEMPT_SIGNAL says otherwise) without cutting a file write short: a running
+    training or refinement loop (or the next one to start) is asked to stop at its next step
+    with a checkpoint, as on SIGTERM; the job is then handed to submitit, which calls
+    `VideoJob.checkpoint` and requeues it. Yields ``at_boundary()``, to call between steps:
+    it hands over when a notice came outside a loop."""
     in_job = bool(os.environ.get("SUBMITIT_EXECUTOR"))
     if not in_job or threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: None
         return
     sig = signal.Signals[f"SIG{submitit.JobEnvironment.USR_SIG}"]
     requeue = signal.getsignal(sig)  # submitit's checkpoint-and-requeue handler
     if not callable(requeue):
-        yield
+        yield lambda: None
         return
-    notices: list[int] = []
+    notice, delivered, ended = threading.Event(), threading.Event(), threading.Event()
 
-    def handler(signum: int, frame: object) -> None:
-        notices.append(signum)
-        stop = signal.getsignal(signal.SIGTERM)
-        if getattr(stop, "__module__", None) == loop.__name__:  # a run_loop is running
-            stop(signum, frame)
-        else:
-            requeue(signum, frame)
+    def deliver() -> None:
+        stop = _running_loop_stop()
+        if notice.is_set() and not delivered.is_set() and stop is not None:
+            stop(sig, None)  # a stop request: the loop checkpoints, then raises Interrupted
+            delivered.set()
 
-    signal.signal(sig, handler)
+    def watch() -> None:  # a notice that came before a loop started reaches it here
+        while not ended.wait(0.05):
+            deliver()
+
+    def on_notice(signum: int, frame: object) -> None:
+        notice.set()
+        deliver()
+
+    def at_boundary() -> None:
+        if notice.is_set():
+            requeue(sig, None)  # exits the process once the job is requeued
+
+    signal.signal(sig, on_notice)
+    threading.Thread(target=watch, daemon=True).start()
     try:
-        yield
+        yield at_boundary
     except Interrupted:
-        if not notices:
-            raise
-        requeue(sig, None)  # exits the process once the job is requeued
+        if not notice.is_set():
+            raise  # SIGTERM or Ctrl-C: the job ends, its checkpoints stay
+        at_boundary()
         raise
     finally:
+        ended.set()
         signal.signal(sig, requeue)
 
 
@@ -300,8 +320,9 @@ class VideoJob(submitit.helpers.Checkpointable):
         kind = get_backend(self.spec.backend)
         console = Console()
         paths: dict[str, str] = {}
-        with video_lock(self.spec.out, self.vid), requeue_on_notice():
+        with video_lock(self.spec.out, self.vid), requeue_on_notice() as at_boundary:
             for step in (s for s in STEPS if s in self.spec.steps):
+                at_boundary()
                 self.log(step, "start")
                 try:
                     outcome = STEP_RUNNERS[step](kind, self.vid, self.spec, console)
