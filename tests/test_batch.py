@@ -221,10 +221,17 @@ def test_slurm_array_submission(tmp_path, monkeypatch):
     for f in bin_dir.iterdir():
         f.chmod(f.stat().st_mode | stat.S_IXUSR)
 
-    res = runner.invoke(app, ["batch", "--scene", "X", "--executor", "slurm", "--out",
-                              str(tmp_path / "runs"), "--data-root", str(tmp_path)])
-    assert res.exit_code != 0 and "epic_fields/X.json" in str(res.exception)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    args = ["batch", "--scene", "X", "--executor", "slurm", "--out", str(tmp_path / "runs"),
+            "--data-root", str(tmp_path)]
+    res = runner.invoke(app, args)
+    assert isinstance(res.exception, LmfError) and "epic_fields/X.json" in str(res.exception)
+    (tmp_path / "epic_fields").mkdir()
+    (tmp_path / "epic_fields" / "X.json").write_text("{}")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    res = runner.invoke(app, args)
+    assert isinstance(res.exception, LmfError) and "no `srun` on PATH" in str(res.exception)
+    assert not (tmp_path / "runs" / "batch").exists()  # nothing left behind
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.defpath}")
     settings = ExecutorSettings("slurm", tmp_path / "logs", max_parallel=1, timeout_min=90,
                                 gpus_per_job=1, partition="gpu", cpus_per_task=4, mem_gb=16)
     spec = BatchSpec(("train", "refine"), "gs", tmp_path / "runs",

@@ -86,9 +86,9 @@ class LocalLauncher:
     def stop(self, jobs: list[submitit.Job]) -> str:
         for job in jobs:
             if not job.done():
-                os.kill(int(job.job_id), signal.SIGTERM)  # forwarded to the job: checkpoints
-        return ("stopped the local jobs (trainings and refinements saved a checkpoint); run the "
-                "same command again to resume")
+                os.kill(int(job.job_id), signal.SIGTERM)  # forwarded to the job
+        return ("stopping the local jobs; each resumes from its last checkpoint when the same "
+                "command runs again")
 
 
 class SlurmLauncher:
