@@ -50,3 +50,10 @@ bench-scale: setup
 
 clean:
 	rm -rf $(VENV) runs/demo $(DEMO_ROOT)
+
+# what benchmarks/gpu_check.sh carries to a GPU machine (docs/gpu.md): the wheels it lacks
+# (build/wheels, CPython 3.12) and the synthetic SYN_1K video it cannot render without open3d
+# (build/gpu_data, 1,000 frames, written once)
+.PHONY: gpu-wheels
+gpu-wheels: setup
+	bash benchmarks/gpu_prepare.sh
