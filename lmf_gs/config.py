@@ -116,7 +116,14 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
+    """Gaussian training. ``epochs`` (views per training frame), when set, gives the iterations
+    (``epochs x frames / batch_size``); the schedule fields below that are fractions in (0, 1)
+    are fractions of the run, integers are iterations."""
+
     iters: PositiveInt = 30_000
+    epochs: float | None = Field(None, gt=0)
+    batch_size: PositiveInt = 1  # cameras (frames) per step
+    workers: int = Field(2, ge=0)  # threads decoding upcoming frames ahead (0: none)
     seed: int = 0
     holdout_every: int = 10  # every k-th registered frame (not in the UDOS split) is held out
     lr_means: float = 1.6e-4  # times the scene scale, decayed x0.01 over training
@@ -134,12 +141,12 @@ class TrainConfig(Section):
     sparsity: float = 0.05
     # the first iterations render only the world-frame sets, so that the scene's geometry is in
     # place before the camera-frame dynamic set can explain any of it
-    warmup: int = 3_000
+    warmup: int | float = 3_000
     warmup_layers: tuple[str, ...] = ("static", "semistatic")
-    densify_from: int = 500
-    densify_until: int = 15_000
+    densify_from: int | float = 500
+    densify_until: int | float = 15_000
     densify_every: PositiveInt = 100
-    reset_opacity_every: int = 3_000
+    reset_opacity_every: int | float = 3_000
     grad_threshold: float = 2e-4  # mean 2D-mean gradient norm (NDC-scaled, as gsplat)
     # the uncertainty-weighted loss scales gradients by 1/B^2, so a fixed threshold alone grows
     # everything: at most this fraction of a set (highest gradients first) grows per step

@@ -13,6 +13,7 @@ from lmf_gs.backends.gaussian import GaussianBackend
 from lmf_gs.config import load_config
 from lmf_gs.data.synthetic import generate_scene
 from lmf_gs.experiments.compare import PeakMemory, apply_budget
+from lmf_gs.train.trainer import resolved_schedule
 
 runner = CliRunner()
 TINY_GS = ["train.densify_from=4", "train.densify_every=4", "train.log_every=4",
@@ -85,9 +86,13 @@ def test_gs_schedule_scales_with_iterations():
     cfg = load_config("gs_cpu")
     half = GaussianBackend.budgeted(cfg, cfg.train.iters // 2)
     assert half.train.iters == cfg.train.iters // 2
-    assert half.train.densify_until == round(cfg.train.densify_until / 2)
-    assert half.train.reset_opacity_every == round(cfg.train.reset_opacity_every / 2)
-    assert half.train.densify_every == cfg.train.densify_every
+    full, part = resolved_schedule(cfg.train, 100), resolved_schedule(half.train, 100)
+    assert (full.iters, full.densify_until, full.reset_opacity_every) == (1500, 1200, 1000)
+    assert part.densify_until == round(full.densify_until / 2)
+    assert part.reset_opacity_every == round(full.reset_opacity_every / 2)
+    assert part.densify_every == full.densify_every
+    ints = cfg.model_copy(update={"train": cfg.train.model_copy(update={"warmup": 500})})
+    assert GaussianBackend.budgeted(ints, 750).train.warmup == 250  # iteration counts scale
 
 
 def test_peak_memory_sees_an_allocation():

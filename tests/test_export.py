@@ -29,7 +29,8 @@ TINY = ["--config", "gs_cpu", "--set", "train.iters=8", "--set", "train.densify_
         "--set", "train.densify_every=4", "--set", "train.log_every=4",
         "--set", "model.n_static=300", "--set", "model.n_semistatic=60",
         "--set", "model.n_dynamic=60", "--set", "train.holdout_every=4",
-        "--set", "train.warmup=0", "--set", "model.init_opacity_nonstatic=0.1"]
+        "--set", "train.warmup=0", "--set", "model.init_opacity_nonstatic=0.1",
+        "--set", "train.reset_opacity_every=1000"]  # no opacity reset within these 8 steps
 CPU = torch.device("cpu")
 
 

@@ -17,6 +17,7 @@ def fake_render(ss: torch.Tensor, dy: torch.Tensor) -> LayeredRender:
     masks = torch.stack([torch.zeros_like(dy), ss, dy], dim=-1)
     return LayeredRender(rgb=torch.zeros(C, H, W, 3), masks=masks, beta=torch.ones(C, H, W),
                          depth=torch.zeros(C, H, W), alpha=masks.sum(-1),
+                         opacities=torch.zeros(C, 0),
                          means2d=torch.zeros(C, 0, 2), radii=torch.zeros(C, 0), sizes={})
 
 

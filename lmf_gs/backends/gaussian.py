@@ -17,11 +17,9 @@ from lmf_gs.core.losses import LossTerm, rgb_loss
 from lmf_gs.data.scene import Scene
 from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.train.losses import sparsity_loss
-from lmf_gs.train.trainer import Optimisation
+from lmf_gs.train.trainer import SCHEDULE, Optimisation
 from lmf_gs.train.views import Cameras, scene_geometry
 
-# TrainConfig fields counted in iterations: scaled with train.iters when a budget changes it
-SCHEDULE = ("densify_from", "densify_until", "reset_opacity_every", "warmup")
 # TrainConfig learning rates that refine.lr_scale multiplies
 LR_FIELDS = ("lr_means", "lr_scales", "lr_quats", "lr_opacities", "lr_colors", "lr_betas",
              "lr_features", "lr_readout", "lr_networks")
@@ -55,9 +53,10 @@ class GaussianBackend(LayeredBackend):
     def budgeted(cls, cfg: Config, iters: int, max_seconds: float | None = None) -> Config:
         t = cfg.train
         ratio = iters / max(t.iters, 1)
-        update = {k: max(1, round(getattr(t, k) * ratio)) if getattr(t, k) else 0
-                  for k in SCHEDULE}
-        update["iters"] = iters
+        update: dict[str, object] = {  # iteration counts scale, fractions of the run do not
+            k: max(1, round(v * ratio)) if isinstance(v, int) and v else v
+            for k in SCHEDULE if (v := getattr(t, k)) is not None}
+        update |= {"iters": iters, "epochs": None}
         if max_seconds is not None:
             update["max_seconds"] = max_seconds
         return cfg.model_copy(update={"train": t.model_copy(update=update)})
@@ -80,7 +79,7 @@ class GaussianBackend(LayeredBackend):
         cfg, rc = self.cfg, self.cfg.refine
         iters = max(rc.min_iters, rc.iters_per_frame * len(frames))
         tcfg = cfg.train.model_copy(update={
-            "iters": iters,
+            "iters": iters, "epochs": None,
             **{k: getattr(cfg.train, k) * rc.lr_scale for k in LR_FIELDS},
             "densify_from": 0, "densify_until": iters if rc.densify else 0,
             "checkpoint_every": rc.checkpoint_every, "warmup": 0,
@@ -95,7 +94,8 @@ class GaussianBackend(LayeredBackend):
 
     def finetuning(self, frames: list[int], fusion: str, iters: int) -> Optimisation:
         tcfg = self.cfg.train.model_copy(update={
-            "iters": iters, "warmup": 0, "densify_until": 0, "checkpoint_every": iters + 1})
+            "iters": iters, "epochs": None, "warmup": 0, "densify_until": 0,
+            "checkpoint_every": iters + 1})
         terms = {**self.train_terms(), **fusion_terms(fusion, self.cfg.fusion)}
         return Optimisation(self.model, self.scene, self.cams, self.cfg, terms, frames,
                             densify=False, train_cfg=tcfg)

@@ -35,6 +35,7 @@ class LayeredRender:
     beta: Tensor  # [C, H, W] uncertainty image B (beta_min included)
     depth: Tensor  # [C, H, W] expected depth
     alpha: Tensor  # [C, H, W] accumulated opacity
+    opacities: Tensor  # [C, N_total] each Gaussian's opacity at its camera's time
     means2d: Tensor  # [C, N_total, 2] projected means (gradient available after backward)
     radii: Tensor  # [C, N_total] or [C, N_total, 2]
     sizes: dict[str, int]  # Gaussians per set, in LAYERS order
@@ -232,6 +233,7 @@ class LayeredGaussians(nn.Module):
             beta=feats[..., 6] + self.cfg.beta_min,
             depth=out.depths[..., 0],
             alpha=out.alphas[..., 0],
+            opacities=g["opacities"],
             means2d=out.means2d,
             radii=out.radii,
             sizes=sizes,

@@ -29,12 +29,17 @@ class SetDensifier:
 
     def _ensure(self, n: int, device: torch.device) -> None:
         if "grad2d" not in self.state or self.state["grad2d"].shape[0] != n:
-            self.state = {"grad2d": torch.zeros(n, device=device),
-                          "count": torch.zeros(n, device=device)}
+            self.state["grad2d"] = torch.zeros(n, device=device)
+            self.state["count"] = torch.zeros(n, device=device)
+        if "max_opacity" not in self.state or self.state["max_opacity"].shape[0] != n:
+            self.state["max_opacity"] = torch.full((n,), -1.0, device=device)
 
     @torch.no_grad()
-    def accumulate(self, means2d_grad: Tensor, radii: Tensor, width: int, height: int) -> None:
-        """Add the NDC-scaled 2D-mean gradient norms of visible Gaussians (``[C, N, 2]``)."""
+    def accumulate(self, means2d_grad: Tensor, radii: Tensor, width: int, height: int,
+                   opacities: Tensor | None = None) -> None:
+        """Add the NDC-scaled 2D-mean gradient norms of visible Gaussians (``[C, N, 2]``) and,
+        with ``opacities [C, N]``, keep each Gaussian's highest opacity while visible
+        (``max_opacity``, -1 until first seen; it survives densification, for pruning)."""
         C, N = means2d_grad.shape[:2]
         self._ensure(N, means2d_grad.device)
         g = means2d_grad.clone()
@@ -43,6 +48,9 @@ class SetDensifier:
         visible = (radii > 0).all(-1) if radii.dim() == 3 else radii > 0  # [C, N]
         self.state["grad2d"] += (g.norm(dim=-1) * visible).sum(0)
         self.state["count"] += visible.sum(0)
+        if opacities is not None:
+            seen = torch.where(visible, opacities, -1.0).max(0).values
+            self.state["max_opacity"] = torch.maximum(self.state["max_opacity"], seen)
 
     @torch.no_grad()
     def step(
@@ -75,7 +83,7 @@ class SetDensifier:
             remove(params, optimizers, self.state, prune)
             done = {"cloned": int(clone_mask.sum()), "split": int(split_mask.sum()),
                     "pruned": int(prune.sum())}
-            self.state = {}
+            del self.state["grad2d"], self.state["count"]  # max_opacity is kept
         if self.reset_opacity and step > 0 and step % cfg.reset_opacity_every == 0 \
                 and step < cfg.densify_until:
             reset_opa(params, optimizers, self.state, value=cfg.prune_opacity * 2.0)

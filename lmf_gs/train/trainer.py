@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -12,11 +13,14 @@ from lmf_gs.config import Config, TrainConfig
 from lmf_gs.core.layers import LAYERS, NON_STATIC
 from lmf_gs.core.loop import LoopSettings
 from lmf_gs.core.losses import LossTerm, psnr, total_loss
+from lmf_gs.data.prefetch import Prefetcher
 from lmf_gs.data.scene import Scene
 from lmf_gs.model.layered import LayeredGaussians
 from lmf_gs.train.densify import SetDensifier
 from lmf_gs.train.losses import GaussianRenderContext
 from lmf_gs.train.views import Cameras, make_batch
+
+SCHEDULE = ("warmup", "densify_from", "densify_until", "reset_opacity_every")
 
 SET_LR = {  # param name -> TrainConfig attribute
     "means": "lr_means", "scales": "lr_scales", "quats": "lr_quats",
@@ -40,17 +44,34 @@ def set_optimizers(
     return opts
 
 
+def resolved_schedule(cfg: TrainConfig, n_frames: int) -> TrainConfig:
+    """``cfg`` in iterations: ``iters`` from ``epochs`` when set, schedule fractions of the run
+    turned into iterations."""
+    iters = cfg.iters if cfg.epochs is None else max(
+        1, math.ceil(cfg.epochs * n_frames / cfg.batch_size))
+    update: dict[str, object] = {"iters": iters, "epochs": None}
+    for k in SCHEDULE:
+        v = getattr(cfg, k)
+        update[k] = round(v * iters) if isinstance(v, float) and 0 < v < 1 else int(v)
+    return cfg.model_copy(update=update)
+
+
 class FrameSampler:
     """Cycles through shuffled permutations of the training frames (resumable)."""
 
-    def __init__(self, frames: list[int], seed: int):
+    def __init__(self, frames: list[int], seed: int,
+                 on_epoch: Callable[[list[int]], None] | None = None):
+        """``on_epoch(order)`` is told each new epoch's frames in the order they will come."""
         self.frames = list(frames)
         self.rng = np.random.default_rng(seed)
         self.order: list[int] = []
+        self.on_epoch = on_epoch
 
     def next(self) -> int:
         if not self.order:
             self.order = [self.frames[i] for i in self.rng.permutation(len(self.frames))]
+            if self.on_epoch is not None:
+                self.on_epoch(self.order[::-1])
         return self.order.pop()
 
     def state(self) -> dict:
@@ -84,11 +105,13 @@ class Optimisation:
         """``lr_scale`` multiplies the learning rates of a set and its networks."""
         self.model, self.scene, self.cams, self.cfg = model, scene, cams, cfg
         self.lr_scale = {n: (lr_scale or {}).get(n, 1.0) for n in LAYERS}
-        self.tcfg = train_cfg or cfg.train
+        self.tcfg = resolved_schedule(train_cfg or cfg.train, len(frames))
         self.terms, self.layers, self.densify = terms, layers, densify
         self.scale = float(model.scene_scale)
-        self.sampler = FrameSampler(frames, self.tcfg.seed)
         self.needs_motion = any(k in terms for k in ("pmf", "nmf"))
+        self.prefetch = Prefetcher(scene, self.tcfg.workers, self.needs_motion) \
+            if self.tcfg.workers > 0 else None
+        self.sampler = FrameSampler(frames, self.tcfg.seed, self._upcoming)
         self.set_opts = {n: set_optimizers(model.sets[n], self.tcfg, self.scale,
                                            self.lr_scale[n]) for n in layers}
         nets = [{"params": [*model.time[n].parameters(), *model.deform[n].parameters()],
@@ -106,6 +129,10 @@ class Optimisation:
         self.step = 0
         self.elapsed = 0.0  # seconds spent in the loop, over resumes
 
+    def _upcoming(self, order: list[int]) -> None:
+        if self.prefetch is not None:
+            self.prefetch.schedule(order)
+
     # -- one iteration ------------------------------------------------------------------------
 
     def _schedule(self) -> None:
@@ -118,23 +145,27 @@ class Optimisation:
                 g["lr"] = self.tcfg.lr_networks * self.lr_scale[g["layer"]] * 0.1**frac
 
     def _max_opacity(self, layer: str) -> Callable[[], torch.Tensor]:
-        """Opacity used for pruning: static base opacity, non-static max over 16 times."""
+        """Opacity used for pruning: the static base opacity; for the non-static sets the
+        highest opacity each Gaussian had while visible in a training render (never seen:
+        kept)."""
 
         def fn() -> torch.Tensor:
             p = self.model.sets[layer]
             if layer == "static":
                 return torch.sigmoid(p["opacities"])
-            t = torch.linspace(-1, 1, 16, device=p["means"].device)
-            d = self.model.deformation(layer, t)
-            return torch.sigmoid(p["opacities"][None] + d["opacity"][..., 0]).max(0).values
+            seen = self.densifiers[layer].state.get("max_opacity")
+            if seen is None or seen.shape[0] != p["opacities"].shape[0]:
+                return torch.full_like(p["opacities"], torch.inf)
+            return torch.where(seen < 0, torch.inf, seen)
 
         return fn
 
     def iteration(self) -> dict[str, Tensor]:
-        """One optimisation step on one sampled frame."""
+        """One optimisation step on ``batch_size`` sampled frames."""
         self._schedule()
-        idx = self.sampler.next()
-        batch = make_batch(self.scene, self.cams, [idx], motion=self.needs_motion)
+        idx = [self.sampler.next() for _ in range(self.tcfg.batch_size)]
+        batch = make_batch(self.scene, self.cams, idx, motion=self.needs_motion,
+                           fetch=None if self.prefetch is None else self.prefetch.get)
         layers = self.tcfg.warmup_layers if self.step < self.tcfg.warmup else LAYERS
         render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
                                    self.cams.height, self.cfg.render.backend, layers)
@@ -152,7 +183,8 @@ class Optimisation:
             sl = render.set_slice(n)
             if self.densify and render.means2d.grad is not None and n in layers:
                 self.densifiers[n].accumulate(render.means2d.grad[:, sl], render.radii[:, sl],
-                                              self.cams.width, self.cams.height)
+                                              self.cams.width, self.cams.height,
+                                              render.opacities[:, sl].detach())
             for o in self.set_opts[n].values():
                 o.step()
         if self.net_opt is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from lmf_gs.core.batch import Batch
 from lmf_gs.core.geometry import median_point_depth
+from lmf_gs.data.prefetch import Sample
 from lmf_gs.data.scene import Scene
 from lmf_gs.model.layered import SceneGeometry
 
@@ -47,17 +49,31 @@ def scene_geometry(scene: Scene) -> SceneGeometry:
     )
 
 
-def make_batch(scene: Scene, cams: Cameras, idx: list[int], motion: bool = False) -> Batch:
-    """Targets of frames ``idx`` (images, and motion masks when ``motion``)."""
+def make_batch(
+    scene: Scene, cams: Cameras, idx: list[int], motion: bool = False,
+    fetch: Callable[[int], Sample] | None = None,
+) -> Batch:
+    """Targets of frames ``idx`` (images, and motion masks when ``motion``), read through
+    ``fetch(i)`` (e.g. `Prefetcher.get`) when given. Frames cross to the device as uint8
+    (pinned, without blocking, on CUDA) and become float there."""
     device = cams.w2c.device
+    samples = [fetch(i) if fetch is not None else
+               Sample(i, scene.image_u8(i), scene.motion_mask_u8(i) if motion else None)
+               for i in idx]
+
+    def to_device(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a)
+        if device.type == "cuda":
+            t = t.pin_memory()
+        return t.to(device, non_blocking=True).float() / 255
+
     index = torch.as_tensor(idx, device=device)
-    image = torch.as_tensor(np.stack([scene.image(i) for i in idx]), device=device)
     batch = Batch(index=index, t=cams.t[index], w2c=cams.w2c[index],
-                  K=cams.K[None].expand(len(idx), 3, 3), image=image)
+                  K=cams.K[None].expand(len(idx), 3, 3),
+                  image=to_device(np.stack([s.image for s in samples])))
     if motion:
-        masks = [scene.motion_mask(i) for i in idx]
-        batch.has_motion = torch.tensor([m is not None for m in masks], device=device)
-        zeros = np.zeros((cams.height, cams.width), np.float32)
-        batch.motion = torch.as_tensor(
-            np.stack([zeros if m is None else m for m in masks]), device=device)
+        batch.has_motion = torch.tensor([s.mask is not None for s in samples], device=device)
+        zeros = np.zeros((cams.height, cams.width), np.uint8)
+        batch.motion = to_device(np.stack([zeros if s.mask is None else s.mask
+                                           for s in samples]))
     return batch
