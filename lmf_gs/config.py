@@ -94,6 +94,9 @@ class ModelConfig(Section):
     init_opacity_nonstatic: float = 0.01
     # dynamic set: a camera-frame frustum volume, depth as a fraction of the median point depth
     dynamic_depth: tuple[float, float] = (0.1, 0.6)
+    # near plane as a fraction of the scene scale (median SfM point depth): COLMAP's units are
+    # arbitrary, so a fixed 0.01 could cull a whole scene or nothing
+    near: float = Field(0.01, gt=0)
     # Fourier time basis phi(t) (1 + 2 L features, see model/time_latent.py): "octave" =
     # NeuralDiff's pi 2^k, k < L, with L derived from the video's duration so that the shortest
     # period is about time_period_s seconds; "linear" = k pi, k = 1..10 (lmf-gs before); an int

@@ -73,6 +73,7 @@ class LayeredGaussians(nn.Module):
         self.cfg = cfg
         self.sets = nn.ModuleDict(sets)
         self.register_buffer("scene_scale", torch.tensor(float(scene_scale)))
+        self.near_plane = cfg.near * float(scene_scale)  # a float: no device read per render
         d, f, h = cfg.latent_dim, cfg.feature_dim, cfg.hidden
         ss_out = {"opacity": 1, "rgb": 3, **({"xyz": 3} if cfg.semistatic_motion else {})}
         self.time = nn.ModuleDict({n: TimeLatent(time_freqs, d, seed=i)
@@ -225,7 +226,8 @@ class LayeredGaussians(nn.Module):
         c2w = torch.linalg.inv(w2c)
         g, sizes = self.gaussians(t, c2w, layers, detach)
         out = rasterize(g["means"], g["quats"], g["scales"], g["opacities"], g["colors"],
-                        w2c, K, width, height, backend=backend)
+                        w2c, K, width, height, backend=backend,
+                        near_plane=self.near_plane)
         feats = out.colors
         return LayeredRender(
             rgb=feats[..., :3],
