@@ -36,12 +36,13 @@ def viewer(
     """Interactive web viewer (viser): render a trained or refined model in the browser from any
     camera, scrub through time, toggle layers, show layer masks or depth; Ctrl-C stops it."""
     from lmf_gs.errors import LmfError
-    from lmf_gs.viewer.server import Sizes, Viewer
+    from lmf_gs.viewer.server import Sizes, Viewer, check_port
     from lmf_gs.viewer.source import open_run
 
     if not 16 <= moving_size <= full_size:
         raise LmfError(f"--moving-size {moving_size} must be at least 16 and at most "
                        f"--full-size {full_size}")
+    check_port(host, port)  # before the (slow) model loading; `start` checks again
     train_dir = out / scene / "gs"
     cfg = run_config(train_dir, config, set_, data_root)
     source, first = open_run(train_dir, cfg, scene, refined)

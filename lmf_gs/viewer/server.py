@@ -9,6 +9,7 @@ correctly). Controls are shared by all browsers.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import sys
 import threading
@@ -90,8 +91,9 @@ def check_port(host: str, port: int) -> None:
         with socket.create_server((host, port), family=family):
             pass
     except OSError as e:
-        raise LmfError(f"port {port} on {host} is taken or not available ({e.strerror or e}); "
-                       "stop what uses it or choose another with --port") from None
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise LmfError(f"port {port} on {host} is taken or not available ({reason}); stop "
+                       "what uses it or choose another with --port") from None
 
 
 def url_of(host: str, port: int) -> str:
