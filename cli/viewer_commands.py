@@ -27,7 +27,8 @@ def viewer(
         help="Longer image side (pixels) rendered while the camera moves or the video plays.")
     ] = 320,
     full_size: Annotated[int, typer.Option(
-        help="Longer image side (pixels) rendered once the camera rests.")] = 960,
+        help="Longer image side (pixels) rendered once the camera rests (e.g. 1280 on a "
+        "GPU).")] = 640,
     data_root: DataRoot = Path("data"),
     out: Out = Path("runs"),
     config: ConfigName = None,

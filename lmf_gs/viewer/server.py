@@ -40,7 +40,7 @@ class Sizes:
     browser canvas."""
 
     moving: int = 320
-    full: int = 960
+    full: int = 640
 
 
 @dataclass
