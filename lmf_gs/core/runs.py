@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -85,6 +86,25 @@ def new_numbered_dir(base: Path) -> Path:
         k += 1
     p.mkdir(parents=True)
     return p
+
+
+REQUEST = "request.json"
+
+
+def resumable_dir(base: Path, request: dict, done: str) -> Path:
+    """The folder of a run of ``base``'s family (``base``, ``base-2``, ...) that was made for the
+    same ``request`` (its ``request.json``) and has no ``done`` file yet, to resume; else the
+    next free name. Neither is created here."""
+    for d in sorted(base.parent.glob(f"{base.name}*")):
+        if d.name != base.name and not d.name[len(base.name) + 1:].isdigit():
+            continue
+        if not (d / done).exists() and (d / REQUEST).is_file() and json.loads(
+                (d / REQUEST).read_text()) == request:
+            return d
+    k, path = 2, base
+    while path.exists():
+        path, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return path
 
 
 def resolve_device(cfg: Config) -> torch.device:

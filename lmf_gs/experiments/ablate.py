@@ -17,7 +17,7 @@ from lmf_gs.backends import LayeredBackend
 from lmf_gs.config import MOTION_TYPES, Config, save_config
 from lmf_gs.core.frames import train_holdout, with_neighbors
 from lmf_gs.core.loop import run_loop
-from lmf_gs.core.runs import new_numbered_dir
+from lmf_gs.core.runs import REQUEST, resumable_dir
 from lmf_gs.data.scene import Scene
 from lmf_gs.eval.udos_metric import score_video
 from lmf_gs.experiments.evaluate import COLUMNS, evaluate_scene, mg_predictor, model_predictor
@@ -65,15 +65,6 @@ def variant(base: LayeredBackend, frames: list[str], fusion: str, tr: bool, n: i
     return Row(name, score(backend, frames, name), seconds, per_frame)
 
 
-def ablation_dir(base: Path, request: dict) -> Path:
-    """An unfinished ablation with the same request (to resume), else a new numbered folder."""
-    for d in sorted(base.parent.glob(f"{base.name}*")):
-        if (d / "request.json").is_file() and not (d / "ablation.json").exists() and \
-                json.loads((d / "request.json").read_text()) == request:
-            return d
-    return new_numbered_dir(base)
-
-
 def ablate_scene(
     kind: type[LayeredBackend], vid: str, cfg: Config, train_dir: Path, neighbors: list[int],
     console: Console | None = None,
@@ -85,10 +76,10 @@ def ablate_scene(
     base, _ = kind.load(train_dir, scene, cfg)
     cfg = base.cfg
     frames = scene.split_frames(cfg.eval.split)
-    out = ablation_dir(train_dir / "ablate", {"neighbors": neighbors,
-                                              "config": cfg.model_dump(mode="json")})
-    (out / "request.json").write_text(json.dumps({"neighbors": neighbors,
-                                                  "config": cfg.model_dump(mode="json")}))
+    request = {"neighbors": neighbors, "config": cfg.model_dump(mode="json")}
+    out = resumable_dir(train_dir / "ablate", request, "ablation.json")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / REQUEST).write_text(json.dumps(request))
     save_config(cfg, out / "config.yaml")
     rc = cfg.refine
     tr_iters = max(rc.min_iters, rc.iters_per_frame * len(frames))

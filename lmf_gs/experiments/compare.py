@@ -28,7 +28,7 @@ from rich.table import Table
 from lmf_gs.backends import BACKENDS, LayeredBackend
 from lmf_gs.config import MOTION_TYPES, Config, save_config
 from lmf_gs.core.frames import train_holdout
-from lmf_gs.core.runs import RunDir, load_checkpoint, new_numbered_dir, resolve_device
+from lmf_gs.core.runs import REQUEST, RunDir, load_checkpoint, resolve_device, resumable_dir
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import LmfError
 from lmf_gs.experiments.evaluate import COLUMNS, evaluate_scene, mg_predictor
@@ -259,15 +259,6 @@ def _run_backend(
     )
 
 
-def compare_dir(base: Path, request: dict) -> Path:
-    """An unfinished comparison with the same request (to resume), else a new numbered one."""
-    for d in sorted(base.parent.glob(f"{base.name}*")):
-        if (d / "request.json").is_file() and not (d / "comparison.json").exists() and \
-                json.loads((d / "request.json").read_text()) == request:
-            return d
-    return new_numbered_dir(base)
-
-
 def compare_scene(
     vid: str, gs_cfg: Config, nerf_cfg: Config, out: Path, iters: int | None = None,
     budget_s: float | None = None, reuse: bool = False, console: Console | None = None,
@@ -284,8 +275,9 @@ def compare_scene(
     mg = evaluate_scene(vid, "mg", gs_cfg, lambda: mg_predictor(Scene(vid, gs_cfg.data))).map
     request = {"reuse": reuse, "budget": budget, "gs": gs_cfg.model_dump(mode="json"),
                "nerf": nerf_cfg.model_dump(mode="json")}
-    folder = compare_dir(out / vid / "compare", request)
-    (folder / "request.json").write_text(json.dumps(request))
+    folder = resumable_dir(out / vid / "compare", request, "comparison.json")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REQUEST).write_text(json.dumps(request))
     save_config(gs_cfg, folder / "gs_config.yaml")
     save_config(nerf_cfg, folder / "nerf_config.yaml")
     rows = []

@@ -22,13 +22,18 @@ from lmf_gs.config import Config, save_config
 from lmf_gs.core.batch import FrameRender
 from lmf_gs.core.frames import parse_frames, split_or_empty, with_neighbors
 from lmf_gs.core.loop import run_loop
-from lmf_gs.core.runs import CHECKPOINT, load_checkpoint, save_checkpoint
+from lmf_gs.core.runs import (
+    CHECKPOINT,
+    REQUEST,
+    load_checkpoint,
+    resumable_dir,
+    save_checkpoint,
+)
 from lmf_gs.data.scene import Scene
 from lmf_gs.data.validate import validate_frames
 from lmf_gs.eval.udos_metric import VideoResult, layered_prediction, score_video
 
 REFINED = "refined.pt"
-REQUEST = "request.json"
 
 
 @dataclass
@@ -83,21 +88,6 @@ def _request(cfg: Config, frames: list[str]) -> dict:
     return {"frames": frames, "config": cfg.model_dump(mode="json")}
 
 
-def refine_dir(base: Path, request: dict) -> Path:
-    """An unfinished run of ``base``'s family with the same request (to resume), else a new
-    numbered folder."""
-    for d in sorted(base.parent.glob(f"{base.name}*")):
-        if d.name != base.name and not d.name[len(base.name) + 1:].isdigit():
-            continue
-        if not (d / "metrics.json").exists() and (d / REQUEST).is_file() and json.loads(
-                (d / REQUEST).read_text()) == request:
-            return d
-    k, path = 2, base
-    while path.exists():
-        path, k = base.with_name(f"{base.name}-{k}"), k + 1
-    return path
-
-
 def refine_run(
     kind: type[LayeredBackend], vid: str, cfg: Config, train_dir: Path, frames_spec: str | None,
     fusion: str, neighbors: int, console: Console | None = None,
@@ -112,7 +102,7 @@ def refine_run(
     frames = parse_frames(frames_spec, scene, cfg.eval.split)
     positions = with_neighbors(scene, frames, neighbors)
     request = _request(cfg, frames)
-    run_dir = refine_dir(train_dir / f"refine-{fusion}-n{neighbors}", request)
+    run_dir = resumable_dir(train_dir / f"refine-{fusion}-n{neighbors}", request, "metrics.json")
     state = None
     if (run_dir / CHECKPOINT).is_file():
         state = load_checkpoint(run_dir)
