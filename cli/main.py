@@ -9,6 +9,7 @@ from rich.console import Console
 import cli.commands  # noqa: F401  (registers synth, train, refine, evaluate, report)
 import cli.experiment_commands as _experiment_commands  # noqa: F401  (registers ablate, compare)
 import cli.prepare_commands as _prepare_commands  # noqa: F401  (registers prepare)
+import cli.viewer_commands as _viewer_commands  # noqa: F401  (registers viewer)
 from cli import (
     batch_commands,  # noqa: F401  (registers batch)
     export_commands,  # noqa: F401  (registers export, render, view)
