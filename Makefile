@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
-	@$(PY) -c "import open3d" 2>/dev/null || { \
-	  echo "open3d needs Debian's libusb-1.0-0: installing it"; \
+	@$(PY) -c "import open3d" 2>/dev/null && command -v chromium >/dev/null || { \
+	  echo "open3d needs Debian's libusb-1.0-0, the viewer's browser test Debian's chromium:"\
+	    "installing them"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	    $$SUDO apt-get install -y -qq libusb-1.0-0 chromium >/dev/null; }
 	$(PY) -c "import open3d, torch, gsplat; print('set-up ok: torch', torch.__version__)"
 	touch $(STAMP)
 
