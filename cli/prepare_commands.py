@@ -41,14 +41,17 @@ def prepare(
         help="Fail unless at least this fraction of the frames (and 3) register.")] = 0.5,
     threads: Annotated[int, typer.Option(help="CPU threads for COLMAP (-1: all).")] = -1,
     seed: Annotated[int, typer.Option(help="Random seed of the mapper.")] = 0,
+    mapper: Annotated[str, typer.Option(
+        help="incremental (COLMAP), global (GLOMAP) or auto: incremental first, then global, "
+        "then incremental with the next seed, while fewer than 95% of the frames register.")]
+    = "auto",
     mapper_tries: Annotated[int, typer.Option(
-        help="Map again with the next seed (up to N times in all) while fewer than 95% of the "
-        "frames register; the best model is kept.")] = 3,
+        help="Mapping runs at most (the model with the most frames is kept).")] = 3,
     overwrite: Annotated[bool, typer.Option(
         help="Replace existing frames/VID, epic_fields/VID.json and sfm/VID.")] = False,
 ) -> None:
     """Estimate camera poses of a video with COLMAP (pycolmap: SIFT, sequential matching,
-    incremental mapping, one shared camera) and write DATA_ROOT/frames/VID/,
+    incremental or global mapping, one shared camera) and write DATA_ROOT/frames/VID/,
     DATA_ROOT/epic_fields/VID.json (EPIC Fields format + 'fps') and DATA_ROOT/sfm/VID/."""
     from lmf_gs.prepare.pipeline import PrepareSettings, prepare
     from lmf_gs.prepare.sfm import SfmOptions
@@ -59,7 +62,7 @@ def prepare(
         source_fps=source_fps,
         sfm=SfmOptions(camera_model=camera_model.upper(), overlap=overlap,
                        loop_closure=loop_closure, threads=threads, seed=seed,
-                       mapper_tries=mapper_tries),
+                       mapper=mapper, mapper_tries=mapper_tries),
         min_registered=min_registered, overwrite=overwrite)
     r = prepare(source, vid, data_root, settings, console)
     s = r["seconds"]

@@ -119,6 +119,48 @@ def test_prepare_writes_the_canonical_layout(kitchen, prepared):
     assert (scene.near_far[:, 0] > 0).all() and (scene.near_far[:, 1] > scene.near_far[:, 0]).all()
 
 
+def test_sequential_and_loop_closure_pairs(prepared):
+    from lmf_gs.prepare.sfm import image_pairs
+
+    root, _ = prepared
+    names = [f"frame_{i:010d}.jpg" for i in range(1, SYN_FRAMES + 1)]
+    db = root / "sfm" / "SYN_P" / "database.db"
+    seq = {frozenset(p) for p in image_pairs(names, db, SfmOptions(overlap=2))}
+    assert frozenset(names[3:5]) in seq and frozenset((names[3], names[5])) in seq
+    assert frozenset((names[0], names[10])) not in seq
+    loop = image_pairs(names, db, SfmOptions(overlap=2, loop_closure=True, loop_period=5))
+    assert {frozenset(p) for p in loop} >= seq | {frozenset((names[0], names[10])),
+                                                  frozenset((names[5], names[15]))}
+    assert len(loop) == len({frozenset(p) for p in loop})  # no pair twice
+
+
+def test_global_mapper_every_other_frame(kitchen, tmp_path):
+    """GLOMAP on source frames 0, 2, ..., 14 (EPIC numbers 1, 3, ..., 15). Measured: centres
+    0.8 % off, rotations 1.2 deg (mean) off, drifting towards the ends of this short path."""
+    folder, gt = kitchen
+    root = tmp_path / "data"
+    settings = PrepareSettings(sampling=Sampling(every=2),
+                               sfm=SfmOptions(threads=1, mapper="global", mapper_tries=1))
+    report = prepare(folder, "SYN_G", root, settings)
+    assert report["mapper_tries"][0]["mapper"] == "global"
+    ef = load_epic_fields(root / "epic_fields" / "SYN_G.json")
+    numbers = np.array([int(f[6:16]) for f in ef.frames])
+    assert len(numbers) >= 7 and set(numbers) <= set(range(1, SYN_FRAMES + 1, 2))
+    err = trajectory_error(ef.w2c, gt[numbers - 1])
+    assert err.rotation_deg.mean() < 3.0 and err.centre_rel.mean() < 0.05, err.summary()
+
+
+def test_mapping_plan():
+    from lmf_gs.prepare.sfm import mapping_plan
+
+    assert mapping_plan(SfmOptions(seed=4)) == [("incremental", 4), ("global", 4),
+                                                ("incremental", 5)]
+    assert mapping_plan(SfmOptions(mapper="global", mapper_tries=2)) == [("global", 0),
+                                                                        ("global", 1)]
+    with pytest.raises(LmfError, match="mapper 'fast'"):
+        SfmOptions(mapper="fast")
+
+
 def test_prepare_refuses_to_overwrite(kitchen, prepared):
     folder, _ = kitchen
     root, _ = prepared
@@ -238,7 +280,8 @@ def test_too_few_registered_frames_fail_before_writing(kitchen, tmp_path, monkey
         return SfmResult("SIMPLE_RADIAL", [100.0, 16.0, 9.0, 0.0],
                          Intrinsics(32, 18, 100.0, 100.0, 16.0, 9.0),
                          {names[i]: pose for i in (0, 1, 2, 7)}, np.zeros((0, 6)), 0.5, [4],
-                         "0", 10, [{"seed": 0, "models": [4], "seconds": 0.0}],
+                         "0", 10,
+                         [{"mapper": "incremental", "seed": 0, "models": [4], "seconds": 0.0}],
                          {"features": 0.0, "matching": 0.0, "mapping": 0.0})
 
     monkeypatch.setattr(pipeline, "run_sfm", few)
@@ -274,7 +317,7 @@ def test_bad_sources_are_one_line(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.skipif(not (DAVIS / "raw480p").exists(), reason="real samples absent")
 @pytest.mark.skipif(not os.environ.get("LMF_REAL_SFM"),
-                    reason="~1-2 min of SfM on 2 cores: set LMF_REAL_SFM=1 to run")
+                    reason="2-3 min of SfM on 2 cores: set LMF_REAL_SFM=1 to run")
 def test_real_davis_matches_reference_colmap_poses(tmp_path):
     """DAVIS scooter-black (43 real frames, 854x480): every frame registers and the trajectory
     matches the reference COLMAP reconstruction shipped in shared/ (0.3 deg, 3 % measured)."""
@@ -282,7 +325,7 @@ def test_real_davis_matches_reference_colmap_poses(tmp_path):
     root = tmp_path / "data"
     report = prepare(DAVIS / "raw480p" / "JPEGImages" / "scooter-black", vid, root,
                      PrepareSettings(source_fps=24.0))
-    assert report["frames_registered"] >= 0.95 * report["frames_given"] == 43
+    assert report["frames_given"] == 43 and report["frames_registered"] >= 41
     est = load_epic_fields(root / "epic_fields" / f"{vid}.json")
     ref = load_epic_fields(DAVIS / "data" / "epic_fields" / f"{vid}.json")
     index = {f: i for i, f in enumerate(ref.frames)}

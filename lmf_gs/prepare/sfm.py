@@ -1,5 +1,6 @@
 """Structure-from-motion with pycolmap: SIFT, sequential matching (+ optional loop closure),
-incremental mapping, one shared camera; the largest model converted to EPIC Fields terms.
+incremental (COLMAP) or global (GLOMAP) mapping, one shared camera; the largest model converted
+to EPIC Fields terms.
 
 Every pycolmap call runs in a worker thread with a cancellation token, so Ctrl-C stops it
 promptly, and in chunks, so each stage reports its progress.
@@ -30,6 +31,7 @@ from lmf_gs.errors import LmfError
 
 # models COLMAP estimates stably on video, all expressible as OPENCV (fx fy cx cy k1 k2 p1 p2)
 CAMERA_MODELS = ("SIMPLE_RADIAL", "RADIAL", "OPENCV", "SIMPLE_PINHOLE", "PINHOLE")
+MAPPERS = ("auto", "incremental", "global")
 EXTRACT_CHUNK = 16  # images per feature-extraction call
 MATCH_CHUNK = 64  # image pairs per matching call
 PYCOLMAP_VERSION = pycolmap.__version__
@@ -39,9 +41,12 @@ PYCOLMAP_VERSION = pycolmap.__version__
 class SfmOptions:
     """pycolmap settings. ``threads`` -1: all cores. ``loop_period``: with ``loop_closure``,
     every ``loop_period``-th frame is also matched with all the other such key frames.
-    Incremental mapping depends on its random seed on hard videos (a panning camera with little
-    parallax): while the best model holds fewer than ``retry_below`` of the frames, mapping is
-    run again with the next seed, ``mapper_tries`` times in all, and the best model is kept."""
+    Incremental mapping depends on its random seed (and thread timing) on hard videos, e.g. a
+    panning camera with little parallax, where it may split the video into several models:
+    while the best model holds fewer than ``retry_below`` of the frames, mapping is run again,
+    ``mapper_tries`` times in all, and the model with the most frames is kept. ``mapper``:
+    ``incremental`` or ``global`` (GLOMAP) with seeds ``seed, seed + 1, ...``, or ``auto``:
+    incremental, then global, then incremental with the next seed, ..."""
 
     camera_model: str = "SIMPLE_RADIAL"
     overlap: int = 10
@@ -49,6 +54,7 @@ class SfmOptions:
     loop_period: int = 10
     threads: int = -1
     seed: int = 0
+    mapper: str = "auto"
     mapper_tries: int = 3
     retry_below: float = 0.95
     min_model_size: int = 3
@@ -59,6 +65,8 @@ class SfmOptions:
                            f"{', '.join(CAMERA_MODELS)}")
         if self.overlap < 1:
             raise LmfError(f"--overlap must be at least 1, got {self.overlap}")
+        if self.mapper not in MAPPERS:
+            raise LmfError(f"mapper {self.mapper!r}: expected one of {', '.join(MAPPERS)}")
         if self.mapper_tries < 1:
             raise LmfError(f"--mapper-tries must be at least 1, got {self.mapper_tries}")
         if self.loop_period < 2:
@@ -79,19 +87,23 @@ class SfmResult:
     model_sizes: list[int]  # registered images of every model of the kept try, kept one first
     kept_model: str  # its folder under ``sparse/``
     pairs: int
-    tries: list[dict]  # per mapping try: seed, model sizes, seconds
+    tries: list[dict]  # per mapping try: mapper, seed, model sizes, seconds
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _cancellable(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _cancellable(fn: Callable[..., Any], *args: Any, cancellable: bool = True,
+                 **kwargs: Any) -> Any:
     """``fn(*args, **kwargs, cancellation_token=...)`` in a worker thread (pycolmap releases the
-    GIL); Ctrl-C in the main thread cancels it, waits for it and re-raises."""
+    GIL); Ctrl-C in the main thread cancels it, waits for it and re-raises. Without
+    ``cancellable`` (no token), Ctrl-C re-raises at once and the daemon thread dies with the
+    process."""
     token = pycolmap.CancellationToken()
     box: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            box["value"] = fn(*args, **kwargs, cancellation_token=token)
+            extra = {"cancellation_token": token} if cancellable else {}
+            box["value"] = fn(*args, **kwargs, **extra)
         except BaseException as e:
             box["error"] = e
 
@@ -101,8 +113,9 @@ def _cancellable(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         while worker.is_alive():
             worker.join(0.1)
     except BaseException:
-        token.cancel()
-        worker.join()
+        if cancellable:
+            token.cancel()
+            worker.join()
         raise
     if "error" in box:
         raise box["error"]
@@ -165,48 +178,67 @@ def _match(db: Path, pairs: list[tuple[str, str]], work: Path, opts: SfmOptions,
     pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))  # all of them, for the record
 
 
-def _map(db: Path, image_dir: Path, sparse: Path, opts: SfmOptions, seed: int,
+def _map(db: Path, image_dir: Path, sparse: Path, opts: SfmOptions, mapper: str, seed: int,
          bar: Progress, task: TaskID) -> dict[int, pycolmap.Reconstruction]:
-    """Incremental mapping into ``sparse/{k}``; the bar counts registrations."""
+    """Incremental (the bar counts registrations) or global (GLOMAP: rotation averaging, then
+    global positioning) mapping into ``sparse/{k}``."""
+    sparse.mkdir(parents=True)
+    if mapper == "global":
+        options = pycolmap.GlobalPipelineOptions()
+        options.num_threads = opts.threads
+        options.random_seed = seed
+        options.min_model_size = opts.min_model_size
+        # no cancellation token in pycolmap's global_mapping: Ctrl-C stops waiting for it
+        return _cancellable(pycolmap.global_mapping, db, image_dir, sparse, options=options,
+                            cancellable=False)
     options = pycolmap.IncrementalPipelineOptions()
     options.num_threads = opts.threads
     options.random_seed = seed
     options.min_model_size = opts.min_model_size
-    sparse.mkdir(parents=True)
     return _cancellable(pycolmap.incremental_mapping, db, image_dir, sparse, options=options,
                         next_image_callback=lambda: bar.advance(task, 1))
 
 
-def _largest(models: dict[int, pycolmap.Reconstruction]) -> tuple[int, int, int]:
-    """(registered images, points, key) of the largest model; (0, 0, -1) without any."""
-    return max(((m.num_reg_images(), m.num_points3D(), k) for k, m in models.items()),
-               default=(0, 0, -1))
+def _registered(models: dict[int, pycolmap.Reconstruction]) -> int:
+    return max((m.num_reg_images() for m in models.values()), default=0)
+
+
+def mapping_plan(opts: SfmOptions) -> list[tuple[str, int]]:
+    """(mapper, seed) of each try: ``auto`` alternates incremental and global mapping."""
+    seeds = range(opts.seed, opts.seed + opts.mapper_tries)
+    if opts.mapper != "auto":
+        return [(opts.mapper, s) for s in seeds]
+    return [(m, s) for s in seeds for m in ("incremental", "global")][:opts.mapper_tries]
 
 
 def _map_tries(db: Path, image_dir: Path, work: Path, n_frames: int, opts: SfmOptions,
                bar: Progress, log: Callable[[str], object]
                ) -> tuple[dict[int, pycolmap.Reconstruction], list[dict]]:
-    """Map with seeds ``seed, seed + 1, ...`` until the largest model holds ``retry_below`` of
-    the frames (or ``mapper_tries`` are spent); the best try's models end up in
+    """Map along `mapping_plan` until the largest model holds ``retry_below`` of the frames;
+    the try with the most registered frames (the first among equals) ends up in
     ``work/sparse/``."""
     tries: list[dict] = []
-    best: tuple[tuple[int, int, int], dict[int, pycolmap.Reconstruction], Path] | None = None
-    for seed in range(opts.seed, opts.seed + opts.mapper_tries):
+    best: tuple[int, dict[int, pycolmap.Reconstruction], Path] | None = None
+    plan = mapping_plan(opts)
+    for i, (mapper, seed) in enumerate(plan):
         start = time.perf_counter()
-        task = bar.add_task(f"mapping, seed {seed} (registered)", total=n_frames)
-        folder = work / "tries" / str(seed)
-        models = _map(db, image_dir, folder, opts, seed, bar, task)
+        task = bar.add_task(f"{mapper} mapping, seed {seed} (registered)",
+                            total=n_frames if mapper == "incremental" else None)
+        folder = work / "tries" / str(i)
+        models = _map(db, image_dir, folder, opts, mapper, seed, bar, task)
+        bar.update(task, total=n_frames, completed=_registered(models))
         sizes = sorted((m.num_reg_images() for m in models.values()), reverse=True)
-        tries.append({"seed": seed, "models": sizes, "seconds": time.perf_counter() - start})
-        log(f"mapping (seed {seed}): {len(models)} model(s) of "
+        tries.append({"mapper": mapper, "seed": seed, "models": sizes,
+                      "seconds": time.perf_counter() - start})
+        log(f"{mapper} mapping (seed {seed}): {len(models)} model(s) of "
             f"{', '.join(map(str, sizes)) or 0} frames ({tries[-1]['seconds']:.1f} s)")
-        if best is None or _largest(models) > best[0]:
-            best = (_largest(models), models, folder)
-        if best[0][0] >= opts.retry_below * n_frames:
+        if best is None or _registered(models) > best[0]:
+            best = (_registered(models), models, folder)
+        if best[0] >= opts.retry_below * n_frames:
             break
-        if seed + 1 < opts.seed + opts.mapper_tries:
-            log(f"fewer than {opts.retry_below:.0%} of the frames registered: mapping again "
-                f"with seed {seed + 1}")
+        if i + 1 < len(plan):
+            log(f"fewer than {opts.retry_below:.0%} of the frames registered: "
+                f"{plan[i + 1][0]} mapping with seed {plan[i + 1][1]}")
     assert best is not None
     best[2].rename(work / "sparse")
     shutil.rmtree(work / "tries")
