@@ -92,6 +92,11 @@ class ModelConfig(Section):
     n_dynamic: int = 10_000
     init_opacity: float = 0.1
     init_opacity_nonstatic: float = 0.01
+    # initial size of a static Gaussian: "sfm" = the k-NN distance of the SfM point it is drawn
+    # from; "samples" = k-NN among the drawn (jittered) Gaussians, which makes the copies of a
+    # sparse cloud specks (DAVIS soapbox, 917 points for 8,000 Gaussians: initial static
+    # coverage 4% of the image, against 31% on a synthetic kitchen)
+    static_init_scale: Literal["sfm", "samples"] = "samples"
     # dynamic set: a camera-frame frustum volume, depth as a fraction of the median point depth
     dynamic_depth: tuple[float, float] = (0.1, 0.6)
     # near plane as a fraction of the scene scale (median SfM point depth): COLMAP's units are
@@ -116,6 +121,9 @@ class ModelConfig(Section):
     # NeuralDiff's code gives only the semi-static and dynamic layers an uncertainty: a pixel
     # can be discounted only by putting (penalised) non-static content on it
     static_uncertainty: bool = False
+    # "affine": the static colours go through a per-frame 3x3 + bias colour transform, smooth in
+    # time (the time basis; identity at initialisation), for exposure and white-balance changes
+    appearance: Literal["none", "affine"] = "none"
 
 
 class TrainConfig(Section):
@@ -138,10 +146,14 @@ class TrainConfig(Section):
     lr_features: float = 5e-3
     lr_readout: float = 3e-4  # the readout's offsets scale with |z_t| ~ 1: keep it slow
     lr_networks: float = 1e-3  # deformation MLPs and time latents, cosine-decayed
+    lr_appearance: float = 2e-3  # the static colour transform (model.appearance), decayed alike
     # weight of the mean non-static layer mask (NeuralDiff's term is 0.01 x mean density); on
     # Gaussians 0.05 keeps the semi-static set off the static background (synthetic SYN_01:
     # semi-static mask on background 0.13 -> 0.08, base mAP SS 16.5 -> 22.2, Dyn+SS 60.3 -> 70.8)
     sparsity: float = 0.05
+    # layered motion fusion during training (PMF/NMF of `fusion`) on every training frame that
+    # has a 2D motion mask (frames without one get none)
+    fusion: Literal["none", "pmf", "nmf", "lmf"] = "none"
     # the first iterations render only the world-frame sets, so that the scene's geometry is in
     # place before the camera-frame dynamic set can explain any of it
     warmup: int | float = 3_000

@@ -22,7 +22,7 @@ from lmf_gs.train.views import Cameras, scene_geometry
 
 # TrainConfig learning rates that refine.lr_scale multiplies
 LR_FIELDS = ("lr_means", "lr_scales", "lr_quats", "lr_opacities", "lr_colors", "lr_betas",
-             "lr_features", "lr_readout", "lr_networks")
+             "lr_features", "lr_readout", "lr_networks", "lr_appearance")
 
 
 class GaussianBackend(LayeredBackend):
@@ -67,9 +67,11 @@ class GaussianBackend(LayeredBackend):
     def counts(self) -> dict[str, int]:
         return self.model.num_gaussians()
 
-    def train_terms(self) -> dict[str, LossTerm]:
-        """Colour loss (Eq. 4) and NeuralDiff's sparsity on the non-static layer masks."""
-        return {"rgb": rgb_loss, "sparsity": sparsity_loss(self.cfg.train.sparsity)}
+    def train_terms(self, fusion: str | None = None) -> dict[str, LossTerm]:
+        """Colour loss (Eq. 4), NeuralDiff's sparsity on the non-static layer masks and the
+        terms of ``fusion`` (default: ``train.fusion``)."""
+        return {"rgb": rgb_loss, "sparsity": sparsity_loss(self.cfg.train.sparsity),
+                **fusion_terms(fusion or self.cfg.train.fusion, self.cfg.fusion)}
 
     def training(self, frames: list[int]) -> Optimisation:
         return Optimisation(self.model, self.scene, self.cams, self.cfg, self.train_terms(),
@@ -96,12 +98,14 @@ class GaussianBackend(LayeredBackend):
         tcfg = self.cfg.train.model_copy(update={
             "iters": iters, "epochs": None, "warmup": 0, "densify_until": 0,
             "checkpoint_every": iters + 1})
-        terms = {**self.train_terms(), **fusion_terms(fusion, self.cfg.fusion)}
+        terms = self.train_terms(fusion)
         return Optimisation(self.model, self.scene, self.cams, self.cfg, terms, frames,
                             densify=False, train_cfg=tcfg)
 
     def static_parameters(self) -> list[nn.Parameter]:
-        return list(self.model.sets["static"].parameters())
+        app = self.model.appearance
+        return [*self.model.sets["static"].parameters(),
+                *(app.parameters() if app is not None else ())]
 
     @torch.no_grad()
     def render(self, i: int) -> FrameRender:

@@ -29,8 +29,10 @@ def init_gaussians(
     beta_init: float | None = None,
     seed: int = 0,
     readout: tuple[int, int] | None = None,
+    scales: np.ndarray | None = None,
 ) -> nn.ParameterDict:
-    """Parameters of one set: means ``[N, 3]``, log ``scales [N, 3]``, ``quats [N, 4]`` (wxyz),
+    """Parameters of one set: means ``[N, 3]``, log ``scales [N, 3]`` (isotropic: ``scales
+    [N]`` when given, else `knn_scales` of the means), ``quats [N, 4]`` (wxyz),
     logit ``opacities [N]``, SH ``sh0 [N, 1, 3]`` and ``shN [N, K-1, 3]``, and optionally
     ``features [N, F]`` (deformation input), ``readout [N, D, O]`` (per-Gaussian time readout,
     zero) and pre-softplus ``betas [N]`` (uncertainty)."""
@@ -39,8 +41,8 @@ def init_gaussians(
     m = torch.as_tensor(means, dtype=torch.float32)
     params = {
         "means": m,
-        "scales": torch.log(torch.as_tensor(knn_scales(means), dtype=torch.float32))[:, None]
-        .repeat(1, 3),
+        "scales": torch.log(torch.as_tensor(knn_scales(means) if scales is None else scales,
+                                            dtype=torch.float32))[:, None].repeat(1, 3),
         "quats": torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=-1),
         "opacities": torch.full((n,), math.log(opacity / (1 - opacity))),
         "sh0": rgb_to_sh0(torch.as_tensor(rgb, dtype=torch.float32))[:, None, :],

@@ -17,8 +17,9 @@ from torch import Tensor, nn
 
 from lmf_gs.config import ModelConfig
 from lmf_gs.core.layers import LAYERS, NON_STATIC
+from lmf_gs.model.appearance import ColourTransform
 from lmf_gs.model.deform import Deformation
-from lmf_gs.model.gaussians import empty_like_state, init_gaussians, quat_multiply
+from lmf_gs.model.gaussians import empty_like_state, init_gaussians, knn_scales, quat_multiply
 from lmf_gs.model.sh import sh_to_rgb
 from lmf_gs.model.time_latent import TimeLatent, resolve_time_freqs, time_frequencies
 from lmf_gs.render import rasterize
@@ -82,6 +83,7 @@ class LayeredGaussians(nn.Module):
             "semistatic": Deformation(d, f, h, ss_out),
             "dynamic": Deformation(d, f, h, {"opacity": 1, "rgb": 3, "xyz": 3, "rot": 4}),
         })
+        self.appearance = ColourTransform(time_freqs) if cfg.appearance == "affine" else None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -90,10 +92,11 @@ class LayeredGaussians(nn.Module):
         """Static/semi-static sets from the EPIC points, dynamic set in a camera frustum volume;
         the time basis sized to ``geo.duration_s`` (see `ModelConfig.time_basis`)."""
         rng = np.random.default_rng(seed)
-        static_xyz, static_rgb = _resample_points(geo.points, geo.colors, cfg.n_static, rng,
-                                                  jitter=0.002 * geo.scale)
-        ss_xyz, ss_rgb = _resample_points(geo.points, geo.colors, cfg.n_semistatic, rng,
-                                          jitter=0.01 * geo.scale)
+        static_xyz, static_rgb, src = _resample_points(geo.points, geo.colors, cfg.n_static, rng,
+                                                       jitter=0.002 * geo.scale)
+        static_scales = knn_scales(geo.points)[src] if cfg.static_init_scale == "sfm" else None
+        ss_xyz, ss_rgb, _ = _resample_points(geo.points, geo.colors, cfg.n_semistatic, rng,
+                                             jitter=0.01 * geo.scale)
         dy_xyz = _frustum_points(cfg.n_dynamic, geo, cfg.dynamic_depth, rng)
         dy_rgb = rng.uniform(0.3, 0.7, size=(cfg.n_dynamic, 3))
         d = cfg.latent_dim
@@ -104,7 +107,7 @@ class LayeredGaussians(nn.Module):
         sets = {
             "static": init_gaussians(static_xyz, static_rgb, cfg.init_opacity, cfg.sh_degree,
                                      beta_init=cfg.beta_init if cfg.static_uncertainty else None,
-                                     seed=seed),
+                                     seed=seed, scales=static_scales),
             "semistatic": init_gaussians(ss_xyz, ss_rgb, cfg.init_opacity_nonstatic, 0,
                                          cfg.feature_dim, cfg.beta_init, seed + 1,
                                          ro("semistatic", ss_w)),
@@ -147,7 +150,7 @@ class LayeredGaussians(nn.Module):
         ``colors [C, N, 7]``, and the per-set counts (0 for a layer left out).
         """
         C = t.shape[0]
-        make = {"static": lambda: self._static(c2w[:, :3, 3]),
+        make = {"static": lambda: self._static(t, c2w[:, :3, 3]),
                 "semistatic": lambda: self._semistatic(t),
                 "dynamic": lambda: self._dynamic(t, c2w)}
         parts = [make[n]() for n in LAYERS if n in layers]
@@ -175,12 +178,14 @@ class LayeredGaussians(nn.Module):
             "scales": torch.exp(p["scales"])[None],
         }
 
-    def _static(self, cam_centers: Tensor) -> dict[str, Tensor]:
+    def _static(self, t: Tensor, cam_centers: Tensor) -> dict[str, Tensor]:
         p = self.sets["static"]
         out = self._base("static")
         coeffs = p["sh0"] if "shN" not in p else torch.cat([p["sh0"], p["shN"]], dim=1)
         dirs = p["means"][None] - cam_centers[:, None, :]
         rgb = sh_to_rgb(coeffs[None], dirs, self.cfg.sh_degree)
+        if self.appearance is not None:
+            rgb = self.appearance(rgb, t)
         out["opacities"] = torch.sigmoid(p["opacities"])[None]
         out["colors"] = self._channels(rgb, "static", p["betas"][None] if "betas" in p else None)
         return out
@@ -263,14 +268,15 @@ def _rotmat_to_quat(R: Tensor) -> Tensor:
 
 def _resample_points(
     points: np.ndarray, colors: np.ndarray, n: int, rng: np.random.Generator, jitter: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` points drawn from the SfM cloud (each once before any twice), jittered."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` points drawn from the SfM cloud (each once before any twice), jittered; returns
+    positions ``[n, 3]``, colours ``[n, 3]`` and the index of each one's SfM point ``[n]``."""
     if len(points) == 0:
         raise ValueError("the scene has no SfM points to initialise Gaussians from")
     idx = np.concatenate([rng.permutation(len(points))[: min(n, len(points))],
                           rng.integers(0, len(points), size=max(0, n - len(points)))])
     xyz = points[idx] + rng.normal(scale=jitter, size=(len(idx), 3))
-    return xyz.astype(np.float32), colors[idx].astype(np.float32)
+    return xyz.astype(np.float32), colors[idx].astype(np.float32), idx
 
 
 def _frustum_points(

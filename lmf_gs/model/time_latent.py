@@ -65,6 +65,12 @@ def shortest_period_s(freqs: Tensor, duration_s: float) -> float:
     return float(2 * math.pi / freqs.max() * duration_s / 2)
 
 
+def fourier_basis(t: Tensor, freqs: Tensor) -> Tensor:
+    """``t [T]`` -> phi ``[T, 2L + 1]`` on the angular frequencies ``freqs [L]``."""
+    ang = t[:, None] * freqs
+    return torch.cat([torch.ones_like(t)[:, None], torch.cos(ang), torch.sin(ang)], dim=1)
+
+
 class TimeLatent(nn.Module):
     """phi(t) ``[2L + 1]`` on the given angular frequencies, z_t = phi(t) W.
 
@@ -85,8 +91,7 @@ class TimeLatent(nn.Module):
 
     def basis(self, t: Tensor) -> Tensor:
         """``t [T]`` -> ``phi [T, 2L + 1]``."""
-        ang = t[:, None] * self.freqs
-        return torch.cat([torch.ones_like(t)[:, None], torch.cos(ang), torch.sin(ang)], dim=1)
+        return fourier_basis(t, self.freqs)
 
     def forward(self, t: Tensor) -> Tensor:
         """``t [T]`` -> ``z [T, D]``."""

@@ -115,8 +115,11 @@ class Optimisation:
         self.set_opts = {n: set_optimizers(model.sets[n], self.tcfg, self.scale,
                                            self.lr_scale[n]) for n in layers}
         nets = [{"params": [*model.time[n].parameters(), *model.deform[n].parameters()],
-                 "layer": n, "lr": self.tcfg.lr_networks * self.lr_scale[n]}
+                 "layer": n, "lr": self._net_lr(n)}
                 for n in layers if n in NON_STATIC]
+        if model.appearance is not None and "static" in layers:
+            nets.append({"params": list(model.appearance.parameters()), "layer": "static",
+                         "lr": self._net_lr("static")})
         self.net_opt = torch.optim.Adam(nets) if nets else None
         self.densifiers = {
             n: SetDensifier(self.tcfg, self.scale, self.tcfg.max_gaussians[n],
@@ -142,7 +145,13 @@ class Optimisation:
                 g["lr"] = self.tcfg.lr_means * self.scale * self.lr_scale[n] * 0.01**frac
         if self.net_opt is not None:
             for g in self.net_opt.param_groups:
-                g["lr"] = self.tcfg.lr_networks * self.lr_scale[g["layer"]] * 0.1**frac
+                g["lr"] = self._net_lr(g["layer"]) * 0.1**frac
+
+    def _net_lr(self, layer: str) -> float:
+        """Initial learning rate of a layer's networks (the static layer's: its colour
+        transform)."""
+        lr = self.tcfg.lr_appearance if layer == "static" else self.tcfg.lr_networks
+        return lr * self.lr_scale[layer]
 
     def _max_opacity(self, layer: str) -> Callable[[], torch.Tensor]:
         """Opacity used for pruning: the static base opacity; for the non-static sets the
