@@ -24,7 +24,9 @@ from torch import Tensor, nn
 
 TimeBasis = Literal["octave", "linear"]
 PERIOD_S = 2.0  # default target of the shortest period of the octave basis (seconds)
-MIN_OCTAVES = 4  # floor: short clips still get periods down to 1/8 of the clip
+# floor: clips under ~1 minute get periods down to 1/32 of the clip (default synthetic videos,
+# 6-7 s with motion stretched over them: TR + LMF Dyn+SS 54.8 on the demo with 6, 51.5 with 4)
+MIN_OCTAVES = 6
 MAX_OCTAVES = 12  # ceiling: a 1-hour video keeps periods <= 2 s; 2 h would get ~3.5 s
 DEFAULT_FREQS = 10  # when the duration is unknown (NeuralDiff's 2^0..2^9; linear: k = 1..10)
 
