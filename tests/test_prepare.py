@@ -237,6 +237,19 @@ def test_trajectory_error_is_similarity_invariant():
     assert trajectory_error(tilted, ref).rotation_deg.max() == pytest.approx(2.0, abs=0.2)
 
 
+def test_rotation_jumps_flag_a_flipped_frame():
+    from scipy.spatial.transform import Rotation
+
+    from lmf_gs.prepare.alignment import rotation_jumps
+
+    numbers = np.array([1, 2, 3, 5, 6, 7, 8, 9])  # frame 4 did not register
+    w2c = np.tile(np.eye(4), (len(numbers), 1, 1))
+    w2c[:, :3, :3] = Rotation.from_euler("y", 1.5 * numbers[:, None], degrees=True).as_matrix()
+    assert rotation_jumps(w2c, numbers) == []
+    w2c[5, :3, :3] = Rotation.from_euler("x", 120, degrees=True).as_matrix() @ w2c[5, :3, :3]
+    assert [(a, b) for a, b, _ in rotation_jumps(w2c, numbers)] == [(6, 7), (7, 8)]
+
+
 def _run_cli(monkeypatch, capsys, argv: list[str]) -> str:
     monkeypatch.setattr("sys.argv", ["lmf-gs", "prepare", *argv, "--threads", "1"])
     with pytest.raises(SystemExit) as e:

@@ -67,3 +67,24 @@ def trajectory_error(est_w2c: np.ndarray, ref_w2c: np.ndarray) -> TrajectoryErro
         centre_rel=np.linalg.norm(aligned - c_ref, axis=1) / max(spread, 1e-12),
         scale=scale,
     )
+
+
+def rotation_jumps(w2c: np.ndarray, numbers: np.ndarray, floor_deg: float = 10.0,
+                   factor: float = 8.0) -> list[tuple[int, int, float]]:
+    """Consecutive registered frames ``(a, b, degrees)`` between which the camera turns more
+    than ``floor_deg`` and ``factor`` times the video's median turn per source frame: in a
+    video such jumps are mis-registered poses far more often than real motion.
+
+    ``w2c`` ``[N, 4, 4]`` and ``numbers`` ``[N]`` in frame order.
+    """
+    if len(w2c) < 3:
+        return []
+    r = w2c[:, :3, :3]
+    rel = np.einsum("nij,nkj->nik", r[1:], r[:-1])
+    cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+    deg = np.degrees(np.arccos(cos))
+    gaps = np.diff(numbers).astype(np.float64)
+    per_frame = float(np.median(deg / gaps))
+    limit = np.maximum(floor_deg, factor * per_frame * gaps)
+    return [(int(numbers[i]), int(numbers[i + 1]), float(deg[i]))
+            for i in np.flatnonzero(deg > limit)]

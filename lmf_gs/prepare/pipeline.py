@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,8 +22,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from lmf_gs.data.camera import w2c_matrices
 from lmf_gs.data.epic_fields import frame_number
 from lmf_gs.errors import Interrupted, LmfError
+from lmf_gs.prepare.alignment import rotation_jumps
 from lmf_gs.prepare.layout import (
     Outputs,
     commit,
@@ -124,6 +127,15 @@ def prepare(source: Path, vid: str, root: Path, settings: PrepareSettings,
                     f"registered (needs at least {need}; unregistered: frames {unregistered}); "
                     "try a larger --overlap, --loop-closure, denser sampling or a lower "
                     "--min-registered")
+            names = sorted(sfm.poses, key=frame_number)
+            poses = np.array([sfm.poses[n] for n in names])
+            jumps = rotation_jumps(w2c_matrices(poses[:, :4], poses[:, 4:], names, vid),
+                                   np.array([frame_number(n) for n in names]))
+            if jumps:
+                console.print("[yellow]warning:[/yellow] the camera turns abruptly between "
+                              "registered frames " + ", ".join(
+                                  f"{a}->{b} ({d:.0f} deg)" for a, b, d in jumps)
+                              + ": those poses may be wrong", highlight=False)
             seconds["total"] = time.perf_counter() - start
             report = {
                 "vid": vid,
@@ -146,6 +158,7 @@ def prepare(source: Path, vid: str, root: Path, settings: PrepareSettings,
                 "kept_model": f"sparse/{sfm.kept_model}",
                 "image_pairs": sfm.pairs,
                 "mapper_tries": sfm.tries,
+                "rotation_jumps": [list(j) for j in jumps],
                 "options": asdict(opts),
                 "pycolmap": PYCOLMAP_VERSION,
                 "seconds": seconds,
