@@ -43,7 +43,8 @@ def prepare(
     seed: Annotated[int, typer.Option(help="Random seed of the mapper.")] = 0,
     mapper: Annotated[str, typer.Option(
         help="incremental (COLMAP), global (GLOMAP) or auto: incremental first, then global, "
-        "then incremental with the next seed, while fewer than 95% of the frames register.")]
+        "then incremental with the next seed, while fewer than 95% of the frames register "
+        "(without abrupt turns).")]
     = "auto",
     mapper_tries: Annotated[int, typer.Option(
         help="Mapping runs at most (the model with the most frames is kept).")] = 3,

@@ -26,8 +26,10 @@ import pycolmap
 from rich.progress import Progress, TaskID
 from scipy.spatial.transform import Rotation
 
-from lmf_gs.data.camera import Intrinsics, intrinsics_from_colmap
+from lmf_gs.data.camera import Intrinsics, intrinsics_from_colmap, w2c_matrices
+from lmf_gs.data.epic_fields import frame_number
 from lmf_gs.errors import LmfError
+from lmf_gs.prepare.alignment import rotation_jumps
 
 # models COLMAP estimates stably on video, all expressible as OPENCV (fx fy cx cy k1 k2 p1 p2)
 CAMERA_MODELS = ("SIMPLE_RADIAL", "RADIAL", "OPENCV", "SIMPLE_PINHOLE", "PINHOLE")
@@ -203,6 +205,18 @@ def _registered(models: dict[int, pycolmap.Reconstruction]) -> int:
     return max((m.num_reg_images() for m in models.values()), default=0)
 
 
+def _good_frames(models: dict[int, pycolmap.Reconstruction]) -> int:
+    """Frames of the largest model less one per abrupt turn (`rotation_jumps`)."""
+    if not models:
+        return 0
+    rec = max(models.values(), key=lambda m: m.num_reg_images())
+    poses, _ = _convert(rec)
+    names = sorted(poses, key=frame_number)
+    q = np.array([poses[n] for n in names])
+    w2c = w2c_matrices(q[:, :4], q[:, 4:], names, "mapping")
+    return len(names) - len(rotation_jumps(w2c, np.array([frame_number(n) for n in names])))
+
+
 def mapping_plan(opts: SfmOptions) -> list[tuple[str, int]]:
     """(mapper, seed) of each try: ``auto`` alternates incremental and global mapping."""
     seeds = range(opts.seed, opts.seed + opts.mapper_tries)
@@ -214,9 +228,9 @@ def mapping_plan(opts: SfmOptions) -> list[tuple[str, int]]:
 def _map_tries(db: Path, image_dir: Path, work: Path, n_frames: int, opts: SfmOptions,
                bar: Progress, log: Callable[[str], object]
                ) -> tuple[dict[int, pycolmap.Reconstruction], list[dict]]:
-    """Map along `mapping_plan` until the largest model holds ``retry_below`` of the frames;
-    the try with the most registered frames (the first among equals) ends up in
-    ``work/sparse/``."""
+    """Map along `mapping_plan` until the largest model holds ``retry_below`` of the frames
+    (less one per abrupt turn, a likely mis-registration); the try with the most such frames
+    (the first among equals) ends up in ``work/sparse/``."""
     tries: list[dict] = []
     best: tuple[int, dict[int, pycolmap.Reconstruction], Path] | None = None
     plan = mapping_plan(opts)
@@ -232,12 +246,13 @@ def _map_tries(db: Path, image_dir: Path, work: Path, n_frames: int, opts: SfmOp
                       "seconds": time.perf_counter() - start})
         log(f"{mapper} mapping (seed {seed}): {len(models)} model(s) of "
             f"{', '.join(map(str, sizes)) or 0} frames ({tries[-1]['seconds']:.1f} s)")
-        if best is None or _registered(models) > best[0]:
-            best = (_registered(models), models, folder)
+        good = _good_frames(models)
+        if best is None or good > best[0]:
+            best = (good, models, folder)
         if best[0] >= opts.retry_below * n_frames:
             break
         if i + 1 < len(plan):
-            log(f"fewer than {opts.retry_below:.0%} of the frames registered: "
+            log(f"fewer than {opts.retry_below:.0%} of the frames registered smoothly: "
                 f"{plan[i + 1][0]} mapping with seed {plan[i + 1][1]}")
     assert best is not None
     best[2].rename(work / "sparse")
