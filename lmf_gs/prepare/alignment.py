@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmf_gs.data.camera import camera_centers
+from lmf_gs.data.camera import camera_centers, w2c_matrices
+from lmf_gs.data.epic_fields import frame_number
 
 
 @dataclass
@@ -88,3 +89,11 @@ def rotation_jumps(w2c: np.ndarray, numbers: np.ndarray, floor_deg: float = 10.0
     limit = np.maximum(floor_deg, factor * per_frame * gaps)
     return [(int(numbers[i]), int(numbers[i + 1]), float(deg[i]))
             for i in np.flatnonzero(deg > limit)]
+
+
+def pose_jumps(poses: dict[str, list[float]]) -> list[tuple[int, int, float]]:
+    """`rotation_jumps` of EPIC-named world-to-camera poses ``{name: [qw, .., tz]}``."""
+    names = sorted(poses, key=frame_number)
+    q = np.array([poses[n] for n in names], dtype=np.float64).reshape(-1, 7)
+    return rotation_jumps(w2c_matrices(q[:, :4], q[:, 4:], names, "SfM poses"),
+                          np.array([frame_number(n) for n in names]))

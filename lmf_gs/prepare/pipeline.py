@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,10 +21,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from lmf_gs.data.camera import w2c_matrices
 from lmf_gs.data.epic_fields import frame_number
 from lmf_gs.errors import Interrupted, LmfError
-from lmf_gs.prepare.alignment import rotation_jumps
+from lmf_gs.prepare.alignment import pose_jumps
 from lmf_gs.prepare.layout import (
     Outputs,
     commit,
@@ -127,15 +125,13 @@ def prepare(source: Path, vid: str, root: Path, settings: PrepareSettings,
                     f"registered (needs at least {need}; unregistered: frames {unregistered}); "
                     "try a larger --overlap, --loop-closure, denser sampling or a lower "
                     "--min-registered")
-            names = sorted(sfm.poses, key=frame_number)
-            poses = np.array([sfm.poses[n] for n in names])
-            jumps = rotation_jumps(w2c_matrices(poses[:, :4], poses[:, 4:], names, vid),
-                                   np.array([frame_number(n) for n in names]))
+            jumps = pose_jumps(sfm.poses)
             if jumps:
                 console.print("[yellow]warning:[/yellow] the camera turns abruptly between "
                               "registered frames " + ", ".join(
                                   f"{a}->{b} ({d:.0f} deg)" for a, b, d in jumps)
                               + ": those poses may be wrong", highlight=False)
+            doc = epic_fields_doc(sfm, src.fps)
             seconds["total"] = time.perf_counter() - start
             report = {
                 "vid": vid,
@@ -153,7 +149,7 @@ def prepare(source: Path, vid: str, root: Path, settings: PrepareSettings,
                 "points": len(sfm.points),
                 "mean_reprojection_error_px": sfm.reprojection_error,
                 "camera": {"colmap_model": sfm.camera_model, "colmap_params": sfm.camera_params,
-                           "opencv_params": epic_fields_doc(sfm, None)["camera"]["params"]},
+                           "opencv_params": doc["camera"]["params"]},
                 "models": sfm.model_sizes,
                 "kept_model": f"sparse/{sfm.kept_model}",
                 "image_pairs": sfm.pairs,
@@ -163,7 +159,7 @@ def prepare(source: Path, vid: str, root: Path, settings: PrepareSettings,
                 "pycolmap": PYCOLMAP_VERSION,
                 "seconds": seconds,
             }
-            (stage / "epic_fields.json").write_text(json.dumps(epic_fields_doc(sfm, src.fps)))
+            (stage / "epic_fields.json").write_text(json.dumps(doc))
             (stage / "sfm" / REPORT_NAME).write_text(json.dumps(report, indent=1))
             commit(stage, out)
     except KeyboardInterrupt:

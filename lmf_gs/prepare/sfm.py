@@ -26,10 +26,9 @@ import pycolmap
 from rich.progress import Progress, TaskID
 from scipy.spatial.transform import Rotation
 
-from lmf_gs.data.camera import Intrinsics, intrinsics_from_colmap, w2c_matrices
-from lmf_gs.data.epic_fields import frame_number
+from lmf_gs.data.camera import Intrinsics, intrinsics_from_colmap
 from lmf_gs.errors import LmfError
-from lmf_gs.prepare.alignment import rotation_jumps
+from lmf_gs.prepare.alignment import pose_jumps
 
 # models COLMAP estimates stably on video, all expressible as OPENCV (fx fy cx cy k1 k2 p1 p2)
 CAMERA_MODELS = ("SIMPLE_RADIAL", "RADIAL", "OPENCV", "SIMPLE_PINHOLE", "PINHOLE")
@@ -206,15 +205,11 @@ def _registered(models: dict[int, pycolmap.Reconstruction]) -> int:
 
 
 def _good_frames(models: dict[int, pycolmap.Reconstruction]) -> int:
-    """Frames of the largest model less one per abrupt turn (`rotation_jumps`)."""
+    """Frames of the largest model less one per abrupt turn (`pose_jumps`)."""
     if not models:
         return 0
-    rec = max(models.values(), key=lambda m: m.num_reg_images())
-    poses, _ = _convert(rec)
-    names = sorted(poses, key=frame_number)
-    q = np.array([poses[n] for n in names])
-    w2c = w2c_matrices(q[:, :4], q[:, 4:], names, "mapping")
-    return len(names) - len(rotation_jumps(w2c, np.array([frame_number(n) for n in names])))
+    poses, _ = _convert(max(models.values(), key=lambda m: m.num_reg_images()))
+    return len(poses) - len(pose_jumps(poses))
 
 
 def mapping_plan(opts: SfmOptions) -> list[tuple[str, int]]:
