@@ -23,6 +23,10 @@ def synth(
     height: Annotated[int, typer.Option(help="Frame height.")] = 256,
     static: Annotated[bool, typer.Option(help="No hands and no moved objects.")] = False,
     tar: Annotated[bool, typer.Option(help="Write frames as an EK100-style tar.")] = False,
+    stride: Annotated[int | None, typer.Option(
+        help="EPIC's time base: frame numbers about STRIDE apart at --fps, motion in seconds "
+        "(--frames 600 --stride 25 spans 5 minutes); default: the short synthetic clip.")] = None,
+    fps: Annotated[float, typer.Option(help="Frame rate of the frame numbers.")] = 50.0,
 ) -> None:
     """Generate a synthetic egocentric kitchen video and score its 2D motion masks (MG row)."""
     from lmf_gs.config import load_config
@@ -35,10 +39,13 @@ def synth(
                        "frames")
     if width < 32 or height < 32:
         raise LmfError(f"--width/--height {width}x{height}: at least 32x32 pixels")
+    if (stride is not None and stride < 1) or fps <= 0:
+        raise LmfError(f"--stride {stride} / --fps {fps}: both must be positive")
     with console.status(f"rendering {vid} ({frames} frames, {width}x{height})"):
         res = generate_scene(out, vid, frames, seed, width, height, motion=not static,
-                             frames_as_tar=tar)
-    console.print(f"wrote {vid} to {out} in {res.seconds:.1f} s")
+                             frames_as_tar=tar, stride=stride, fps=fps)
+    console.print(f"wrote {vid} ({res.duration_s:.1f} s of video) to {out} in "
+                  f"{res.seconds:.1f} s")
     if static:
         return
     cfg = load_config(None, [f"data.root={out}"])

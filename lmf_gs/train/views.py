@@ -46,6 +46,7 @@ def scene_geometry(scene: Scene) -> SceneGeometry:
         K=scene.intrinsics.K,
         width=scene.width,
         height=scene.height,
+        duration_s=scene.duration_s,
     )
 
 
