@@ -170,6 +170,33 @@ def test_prepare_refuses_to_overwrite(kitchen, prepared):
     assert (root / "epic_fields" / "SYN_P.json").read_bytes() == before
 
 
+def test_overwrite_swaps_every_output(tmp_path):
+    from lmf_gs.prepare.layout import Outputs, commit, refuse_overwrite, staging
+
+    root = tmp_path / "data"
+    out = Outputs.of(root, "V1")
+    for path in (out.frames, out.sfm):
+        path.mkdir(parents=True)
+        (path / "old.txt").write_text("old")
+    out.epic_fields.parent.mkdir(parents=True)
+    out.epic_fields.write_text("old")
+    refuse_overwrite(out, overwrite=True)
+    with pytest.raises(LmfError, match="--overwrite"):
+        refuse_overwrite(out, overwrite=False)
+    with staging(root, "V1") as stage:
+        for name in ("frames", "sfm"):
+            (stage / name).mkdir()
+            (stage / name / "new.txt").write_text("new")
+        (stage / "epic_fields.json").write_text("new")
+        commit(stage, out)
+    assert [p.name for p in out.frames.iterdir()] == ["new.txt"]
+    assert [p.name for p in out.sfm.iterdir()] == ["new.txt"]
+    assert out.epic_fields.read_text() == "new"
+    assert sorted(p.name for p in root.iterdir()) == ["epic_fields", "frames", "sfm"]
+    with pytest.raises(LmfError, match="--vid"):
+        Outputs.of(root, "../escape")
+
+
 def test_natural_order_sampling_and_numbering(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
