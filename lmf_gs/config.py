@@ -50,10 +50,11 @@ class DataConfig(Section):
     # integer downscaling of frames and masks (2: 456x256 -> 228x128), box filter
     downscale: int = 1
     # keep decoded frames and motion masks in memory (uint8 at the working resolution), at most
-    # cache_mb MiB, least recently used out first. 2048 holds a whole 4,000-frame video at
-    # 456x256 with a mask per frame (4,000 x (350 + 117) kB = 1.87 GB; 467 MB at downscale 2)
+    # cache_mb MiB, least recently used out first. 3072 holds a whole video of up to ~6,900
+    # frames at 456x256 with a mask per frame (467 kB per frame: P01_01's 4,645 take 2.07 GiB;
+    # at downscale 2, 117 kB per frame)
     cache_frames: bool = True
-    cache_mb: int = 2048
+    cache_mb: int = 3072
 
     @field_validator("downscale")
     @classmethod
