@@ -51,7 +51,7 @@ class DataConfig(Section):
     downscale: int = 1
     # keep decoded frames and motion masks in memory (uint8 at the working resolution), at most
     # cache_mb MiB, least recently used out first. 3072 holds a whole video of up to ~6,900
-    # frames at 456x256 with a mask per frame (467 kB per frame: P01_01's 4,645 take 2.07 GiB;
+    # frames at 456x256 with a mask per frame (467 kB per frame: P01_01's 4,645 take 2.02 GiB;
     # at downscale 2, 117 kB per frame)
     cache_frames: bool = True
     cache_mb: int = 3072
