@@ -153,6 +153,20 @@ def _child_train(args: list[str]) -> None:
                 waits.append(time.perf_counter() - start)
         return wrapper
 
+    if os.environ.get("BENCH_WARM") == "1":  # every frame and mask read before step 1
+        from lmf_gs.data.scene import Scene
+
+        init = Scene.__init__
+
+        def warm_init(self, *a, **k):
+            init(self, *a, **k)
+            depth[0] += 1  # not waits of training steps
+            for i in range(len(self)):
+                self.image(i)
+                self.motion_mask(i)
+            depth[0] -= 1
+
+        Scene.__init__ = warm_init
     for module, cls, name in DATA_CALLS:
         try:
             owner = getattr(importlib.import_module(module), cls)
@@ -167,8 +181,11 @@ def _child_train(args: list[str]) -> None:
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
 
-def measure_training(root: Path, vid: str, iters: int, config: str, extra: list[str]) -> dict:
-    """Train ``iters`` steps in a subprocess; median ms/step, data-wait shares, peak RSS (MB)."""
+def measure_training(root: Path, vid: str, iters: int, config: str, extra: list[str],
+                     warm: bool = False) -> dict:
+    """Train ``iters`` steps in a subprocess; median ms/step, data-wait shares, peak RSS (MB).
+    ``warm``: the scene reads every frame and motion mask before the first step (its memory
+    as after an epoch with motion masks)."""
     with tempfile.TemporaryDirectory() as out:
         sets = [f"train.iters={iters}", "train.log_every=1", "train.holdout_every=0",
                 f"train.checkpoint_every={iters}", *extra]
@@ -176,7 +193,8 @@ def measure_training(root: Path, vid: str, iters: int, config: str, extra: list[
                str(root), "--out", out, "--config", config]
         for s in sets:
             cmd += ["--set", s]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = {**os.environ, "BENCH_WARM": "1" if warm else "0"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise SystemExit(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -275,10 +293,13 @@ def main() -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], help="extra overrides")
     p.add_argument("--workers", type=int, default=2, help="prefetch/validation threads")
     p.add_argument("--only", choices=("train", "data"), default=None)
+    p.add_argument("--warm", action="store_true",
+                   help="training: read every frame and mask first (memory of a whole epoch)")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lmf_bench_scale")
     args = p.parse_args()
     console = Console()
-    train = Table(title=f"training ({args.config}, {args.iters} steps, source {W}x{H})")
+    train = Table(title=f"training ({args.config}, {args.iters} steps, source {W}x{H}"
+                        f"{', all frames read first' if args.warm else ''})")
     for col in ("frames", "ms / step (median)", "CPU ms / step", "data wait", "data wait (warm)",
                 "peak RSS MB"):
         train.add_column(col, justify="right")
@@ -291,7 +312,7 @@ def main() -> None:
     for n in args.frames:
         root, vid = ensure_video(args.workdir, n)
         if args.only != "data":
-            r = measure_training(root, vid, args.iters, args.config, args.sets)
+            r = measure_training(root, vid, args.iters, args.config, args.sets, args.warm)
             train.add_row(str(n), f"{r['ms_step']:.1f}", f"{r['cpu_ms_step']:.1f}",
                           f"{100 * r['wait']:.1f}%",
                           f"{100 * r['wait_warm']:.1f}%", f"{r['rss_mb']:.0f}")
