@@ -26,9 +26,7 @@ def main() -> None:
     try:
         app()
     except Interrupted as e:
-        Console(stderr=True).print(
-            f"[yellow]{e}[/yellow]; run the same command again to resume (`train` with "
-            "--resume)", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[yellow]{e}[/yellow]", highlight=False, soft_wrap=True)
         sys.exit(130)
     except LmfError as e:
         Console(stderr=True).print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)

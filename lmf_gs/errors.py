@@ -10,5 +10,5 @@ class DataError(LmfError):
 
 
 class Interrupted(LmfError):
-    """A run stopped by SIGINT/SIGTERM after saving its checkpoint; the CLI says how to resume
-    and exits with code 130."""
+    """Work stopped by SIGINT/SIGTERM; the message says what was kept and how to go on. The CLI
+    prints it and exits with code 130."""

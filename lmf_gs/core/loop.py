@@ -92,9 +92,11 @@ def run_loop(
             if stop:
                 if save is not None:
                     save(opt.state_dict())
-                raise Interrupted(f"{description}: stopped by {signal.Signals(stop[0]).name} at "
-                                  f"step {opt.step}/{iters}"
-                                  + (", checkpoint saved" if save is not None else ""))
+                raise Interrupted(
+                    f"{description}: stopped by {signal.Signals(stop[0]).name} at step "
+                    f"{opt.step}/{iters}" + ("" if save is None else
+                    ", checkpoint saved; run the same command again to resume (train: add "
+                    "--resume)"))
             if settings.max_seconds is not None and opt.elapsed > settings.max_seconds:
                 console.print(f"{description}: time budget of {settings.max_seconds:.0f} s "
                               f"spent at step {opt.step}")
