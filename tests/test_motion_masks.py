@@ -239,6 +239,15 @@ def test_moving_patch_scores_high_and_the_static_wall_low(patch_root, options, m
     assert est.frames_without_depth == 0
 
 
+@pytest.mark.parametrize("residual", ["depth", "epipolar"])
+def test_a_neighbour_turned_away_gives_finite_scores(patch_root, residual):
+    # after a 100 degree turn part of what frame 2 sees lies behind camera 3
+    sc = Scene(VID, DataConfig(root=patch_root))
+    sc.w2c[3] = pose(rot_y(1.75), sc.w2c[3][:3, 3])
+    m = MotionEstimator(sc, MotionOptions(residual=residual)).frame(2)
+    assert np.isfinite(m).all() and m.min() >= 0 and m.max() <= 1
+
+
 def test_a_given_depth_replaces_the_sfm_depth_and_invalid_pixels_fall_back(patch_root):
     sc = Scene(VID, DataConfig(root=patch_root))
     est = MotionEstimator(sc, depth=lambda i: np.full((H, W), np.nan))

@@ -127,14 +127,16 @@ class MotionEstimator:
         w, h = self.size
         fwd, bwd = self._flow(i, j), self._flow(j, i)
         T = relative_pose(self.scene.w2c[i], self.scene.w2c[j])
-        if depth is None:  # the rotation's flow: as good as any for the epipolar distance
-            rig = rotation_flow(self.K, T, w, h)
+        # without depth, the rotation's flow: as good as any for the epipolar distance
+        rig = rotation_flow(self.K, T, w, h) if depth is None else rigid_flow(depth, self.K, T)
+        behind = ~np.isfinite(rig).all(-1)  # static points that the target camera cannot see
+        rig = np.where(behind[..., None], 0.0, rig)
+        if depth is None:
             res = epipolar_distance(fwd, rig, epipolar_lines(fundamental(self.K, T), w, h))
         else:
-            rig = np.nan_to_num(rigid_flow(depth, self.K, T), nan=0.0)
             res = np.linalg.norm(fwd - rig, axis=-1)
         reliable = ((fb_error(fwd, bwd) < o.fb_abs + o.fb_rel * np.linalg.norm(fwd, axis=-1))
-                    & ~leaves_frame(fwd))
+                    & ~leaves_frame(fwd) & ~behind)
         score = squash(res / robust_scale(res, reliable, o.k), o.power)
         if o.photometric > 0:
             (img_i, _), (img_j, _) = self._image(i), self._image(j)
