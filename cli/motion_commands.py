@@ -65,6 +65,7 @@ def motion_masks(
 
     from lmf_gs.data.motion.estimate import MotionEstimator, MotionOptions
     from lmf_gs.data.motion.writer import MaskFolderWriter
+    from lmf_gs.data.paths import ScenePaths
     from lmf_gs.data.scene import Scene
 
     try:
@@ -74,6 +75,10 @@ def motion_masks(
     if model is not None and residual == "epipolar":
         raise LmfError("--model gives a depth map, which --residual epipolar does not use")
     cfg = make_config(config, [*(set_ or []), "data.cache_frames=false"], data_root)
+    poses = ScenePaths.from_config(scene, cfg.data).epic_fields
+    if not poses.is_file():
+        raise LmfError(f"{poses}: no camera poses for {scene} (an EPIC Fields camera file; "
+                       "`lmf-gs prepare` makes one from a video)")
     sc = Scene(scene, cfg.data)
     sc.frame_store  # noqa: B018 (one-line error for absent frames, before anything is written)
     writer = MaskFolderWriter(sc.paths.motion_masks, overwrite)

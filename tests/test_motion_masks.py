@@ -338,7 +338,7 @@ def test_a_failure_midway_leaves_the_earlier_masks_untouched(tmp_path):
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
-    (lambda r: (r / "epic_fields" / f"{VID}.json").unlink(), "camera file not found"),
+    (lambda r: (r / "epic_fields" / f"{VID}.json").unlink(), f"no camera poses for {VID}"),
     (lambda r: (r / "frames" / VID / "frame_0000000013.jpg").unlink(),
      "missing frame frame_0000000013.jpg"),
     (lambda r: [p.unlink() for p in (r / "frames" / VID).iterdir()], "missing frame"),
