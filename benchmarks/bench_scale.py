@@ -123,6 +123,8 @@ def write_video(root: Path, vid: str, n: int, seed: int = 0) -> None:
 # main-thread calls that return a frame or mask: time inside them is time waiting for data
 DATA_CALLS = (("lmf_gs.data.scene", "Scene", "image"),
               ("lmf_gs.data.scene", "Scene", "motion_mask"),
+              ("lmf_gs.data.scene", "Scene", "image_u8"),
+              ("lmf_gs.data.scene", "Scene", "motion_mask_u8"),
               ("lmf_gs.data.prefetch", "Prefetcher", "get"))
 
 
