@@ -13,6 +13,7 @@ import cli.viewer_commands as _viewer_commands  # noqa: F401  (registers viewer)
 from cli import (
     batch_commands,  # noqa: F401  (registers batch)
     export_commands,  # noqa: F401  (registers export, render, view)
+    gt_commands,  # noqa: F401  (registers gt-masks)
     motion_commands,  # noqa: F401  (registers motion-masks)
 )
 from cli.app import app
