@@ -46,4 +46,5 @@ def gt_masks(
         f"[bold]{vid}[/bold]: wrote {len(r.plan.masks)} frames ({w}x{h}, layer {layer}) to "
         f"{paths.udos_annotations}/test_*/{vid}/, {len(r.plan.split)} in {r.split_path} "
         f"within_action{unregistered}; object pixel share {100 * r.object_share:.2f}% over "
-        f"{r.frames_with_object} frames with the object (chance-level mAP)", highlight=False)
+        f"{r.frames_with_object} frames with the object (chance-level mAP)",
+        highlight=False, soft_wrap=True)
