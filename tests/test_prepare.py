@@ -19,13 +19,14 @@ from typer.testing import CliRunner
 from cli.main import app, main
 from lmf_gs.config import load_config
 from lmf_gs.data.epic_fields import load_epic_fields
+from lmf_gs.data.paths import natural_key
 from lmf_gs.data.scene import Scene
 from lmf_gs.errors import LmfError
 from lmf_gs.prepare.alignment import trajectory_error
 from lmf_gs.prepare.layout import frame_ranges, write_frames
 from lmf_gs.prepare.pipeline import PrepareSettings, prepare
 from lmf_gs.prepare.sfm import SfmOptions
-from lmf_gs.prepare.source import Sampling, natural_key, open_source, working_size
+from lmf_gs.prepare.source import Sampling, open_source, working_size
 
 REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 DAVIS = REAL_DIR / "davis"

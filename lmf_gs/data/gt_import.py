@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -35,7 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 from lmf_gs.config import MOTION_TYPES
 from lmf_gs.data.epic_fields import FRAME_RE, frame_name, load_epic_fields
-from lmf_gs.data.paths import ScenePaths, png_name
+from lmf_gs.data.paths import ScenePaths, natural_key, png_name
 from lmf_gs.data.udos import SPLIT_KEYS, load_split
 from lmf_gs.errors import DataError
 
@@ -78,12 +77,6 @@ class GtImportResult:
     split_path: Path
     object_share: float  # mean object pixel fraction over the split frames showing the object
     frames_with_object: int  # split frames with at least one object pixel
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key ordering digit runs by value: ``2.png`` before ``10.png``."""
-    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower())
-                 for p in re.split(r"(\d+)", name))
 
 
 def list_masks(mask_dir: Path) -> list[Path]:

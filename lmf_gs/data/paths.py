@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,3 +50,9 @@ class ScenePaths:
 def png_name(frame: str) -> str:
     """``frame_0000000080.jpg`` -> ``frame_0000000080.png``."""
     return frame.rsplit(".", 1)[0] + ".png"
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key of a file name that orders digit runs by value: ``2.jpg`` before ``10.jpg``."""
+    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower())
+                 for p in re.split(r"(\d+)", name))

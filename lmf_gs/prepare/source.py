@@ -8,7 +8,6 @@ stay those of the source whatever the sampling.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,17 +16,12 @@ import cv2
 import numpy as np
 
 from lmf_gs.data.frames import decode_rgb
+from lmf_gs.data.paths import natural_key
 from lmf_gs.errors import DataError, LmfError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 EPIC_LONGEST_SIDE = 456  # EPIC Fields frames are 456x256
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key of a file name that orders digit runs by value: ``2.jpg`` before ``10.jpg``."""
-    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower())
-                 for p in re.split(r"(\d+)", name))
 
 
 def _ffmpeg_reason(error: Exception) -> str:
