@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -78,10 +79,10 @@ def train(
         cfg = make_config(config or default_config(kind.name), set_, data_root)
     summary = train_run(kind, scene, cfg, run, console=console)
     size = ", ".join(f"{k} {v}" for k, v in summary.items() if k in ("gaussians", "parameters"))
-    console.print(
-        f"{scene}: trained {summary['steps']} iters in {summary['seconds']:.0f} s, "
-        f"held-out PSNR {summary['psnr_heldout']:.2f} dB, {size} -> {run.path}"
-    )
+    held = summary["psnr_heldout"]
+    held = "no held-out frames" if math.isnan(held) else f"held-out PSNR {held:.2f} dB"
+    console.print(f"{scene}: trained {summary['steps']} iters in {summary['seconds']:.0f} s, "
+                  f"{held}, {size} -> {run.path}")
 
 
 @app.command()
