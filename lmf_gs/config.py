@@ -97,7 +97,7 @@ class ModelConfig(Section):
     # from; "samples" = k-NN among the drawn (jittered) Gaussians, which makes the copies of a
     # sparse cloud specks (DAVIS soapbox, 917 points for 8,000 Gaussians: initial static
     # coverage 4% of the image, against 31% on a synthetic kitchen)
-    static_init_scale: Literal["sfm", "samples"] = "samples"
+    static_init_scale: Literal["sfm", "samples"] = "sfm"
     # dynamic set: a camera-frame frustum volume, depth as a fraction of the median point depth
     dynamic_depth: tuple[float, float] = (0.1, 0.6)
     # near plane as a fraction of the scene scale (median SfM point depth): COLMAP's units are
@@ -117,7 +117,11 @@ class ModelConfig(Section):
     readout: tuple[str, ...] = ("dynamic",)
     hidden: int = 64
     semistatic_motion: bool = False  # let semi-static Gaussians also move (else opacity/colour)
-    beta_min: float = 0.03
+    # floor of the uncertainty B (Eq. 4). NeuralDiff's 0.03 weights a static pixel's squared
+    # error 1 / (2 B^2) = 556x, so every residual the static set cannot fit (exposure, SfM
+    # error, parallax on real footage) pulls non-static content in; 0.1 (50x) keeps the
+    # non-static layers on what moves (README, "Layers on real footage")
+    beta_min: float = 0.1
     beta_init: float = 0.1
     # NeuralDiff's code gives only the semi-static and dynamic layers an uncertainty: a pixel
     # can be discounted only by putting (penalised) non-static content on it
@@ -153,8 +157,10 @@ class TrainConfig(Section):
     # semi-static mask on background 0.13 -> 0.08, base mAP SS 16.5 -> 22.2, Dyn+SS 60.3 -> 70.8)
     sparsity: float = 0.05
     # layered motion fusion during training (PMF/NMF of `fusion`) on every training frame that
-    # has a 2D motion mask (frames without one get none)
-    fusion: Literal["none", "pmf", "nmf", "lmf"] = "none"
+    # has a 2D motion mask (frames without one get none): the layers start from the masks and TR
+    # corrects them (README, "Layers on real footage"). It re-renders the masks with a set
+    # detached, so a step with a mask costs ~2-3x one without
+    fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
     # the first iterations render only the world-frame sets, so that the scene's geometry is in
     # place before the camera-frame dynamic set can explain any of it
     warmup: int | float = 3_000

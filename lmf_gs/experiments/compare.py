@@ -271,6 +271,8 @@ def compare_scene(
     _check_same_frames(gs_cfg, nerf_cfg)
     if reuse and (iters is not None or budget_s is not None):
         raise LmfError("--reuse takes the runs as trained: it excludes --iters and --budget-s")
+    # the NeRF backend trains as NeuralDiff, without fusion: the Gaussians do the same here
+    gs_cfg = gs_cfg.model_copy(update={"train": gs_cfg.train.model_copy(update={"fusion": "none"})})
     gs_cfg, nerf_cfg, budget = apply_budget(vid, gs_cfg, nerf_cfg, iters, budget_s, console)
     mg = evaluate_scene(vid, "mg", gs_cfg, lambda: mg_predictor(Scene(vid, gs_cfg.data))).map
     request = {"reuse": reuse, "budget": budget, "gs": gs_cfg.model_dump(mode="json"),
