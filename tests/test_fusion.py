@@ -2,12 +2,13 @@
 
 import pytest
 import torch
+from test_model import H, W, render, small_model
 from test_model import K as K_TEST
-from test_model import render, small_model
 
 from lmf_gs.config import FusionConfig
 from lmf_gs.core.batch import Batch
-from lmf_gs.core.fusion import fusion_terms, nmf_loss, pmf_loss
+from lmf_gs.core.fusion import fusion_terms, isolated_masks, nmf_loss, pmf_loss
+from lmf_gs.core.layers import LAYERS
 from lmf_gs.model.layered import LayeredRender
 from lmf_gs.train.losses import GaussianRenderContext
 
@@ -111,3 +112,38 @@ def test_pmf_does_not_move_the_static_set():
     g, model = _grads(pmf_loss(1.1))
     assert _moved(g["dynamic"]) and not _moved(g["static"])
     assert not _moved(model.sets["static"]["opacities"].grad)
+
+
+@pytest.mark.parametrize("name", ["pmf", "nmf"])
+def test_isolated_mask_in_the_main_pass_has_the_gradients_of_a_second_render(name):
+    """The torch rasteriser computes an isolated mask in the same pass (blocked gradient in
+    the compositing backward): every parameter's gradient equals the detached re-render's."""
+    loss_fn = {"pmf": pmf_loss(1.1), "nmf": nmf_loss(1.0, 0.5)}[name]
+    grads, values = [], []
+    for in_pass in (False, True):
+        model = small_model()
+        for layer in ("semistatic", "dynamic"):
+            torch.nn.init.normal_(model.deform[layer].net[-1].weight, std=0.1,
+                                  generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            model.sets["static"]["opacities"].fill_(-2.0)
+        t, w2c = torch.tensor([0.3]), torch.eye(4)[None]
+        K = torch.tensor(K_TEST, dtype=torch.float32)[None]
+        r = model.render(t, w2c, K, W, H, "torch",
+                         isolate=isolated_masks([name], LAYERS, LAYERS) if in_pass else ())
+        assert bool(r.isolated) == in_pass
+        motion = torch.rand(r.alpha.shape, generator=torch.Generator().manual_seed(2))
+        batch = batch_with(motion, [True])
+        batch.t, batch.w2c, batch.K = t, w2c, K
+        ctx = GaussianRenderContext(model=model, batch=batch, render=r, backend="torch")
+        loss = loss_fn(ctx)
+        loss.backward()
+        values.append(float(loss.detach()))
+        grads.append({k: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                      for k, p in model.named_parameters()})
+    assert values[0] == pytest.approx(values[1], rel=1e-6)
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k], rtol=1e-4, atol=1e-7, msg=k)
+    moved = {n for n in LAYERS if float(grads[1][f"sets.{n}.means"].abs().sum()) > 0}
+    assert {"pmf": "dynamic", "nmf": "semistatic"}[name] in moved
+    assert {"pmf": "static", "nmf": "dynamic"}[name] not in moved

@@ -195,9 +195,12 @@ def test_pmf_never_moves_static_and_nmf_never_moves_dynamic(scene):
 def test_isolated_masks_have_the_values_of_the_main_render(scene):
     model = tiny_model(scene)
     ctx = _context(scene, model)
-    for detach in (("static",), ("dynamic",), ("semistatic",)):
-        assert torch.allclose(ctx.masks_isolated(detach), ctx.render.masks, atol=1e-6)
-    assert ctx.masks_isolated(("dynamic",), (0, 0, 1, 1)).shape == ctx.render.masks.shape
+    for i, layer in enumerate(LAYERS):
+        for detach in (("static",), ("dynamic",), ("semistatic",)):
+            assert torch.allclose(ctx.mask_isolated(layer, detach), ctx.render.masks[..., i],
+                                  atol=1e-6)
+    assert ctx.mask_isolated("semistatic", ("dynamic",), (0, 0, 1, 1)).shape == \
+        ctx.render.masks.shape[:-1]
 
 
 def test_frames_without_mask_get_no_fusion_on_rays(scene):

@@ -7,16 +7,18 @@ are re-rendered with those sets detached when they are being optimised, see `Ren
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor
 
 from lmf_gs.config import FusionConfig
 from lmf_gs.core.batch import Crop
-from lmf_gs.core.layers import LAYERS
-from lmf_gs.core.losses import LossTerm, RenderContext
+from lmf_gs.core.losses import LossTerm, RenderContext, isolation
 
 FUSION_MODES = ("none", "pmf", "nmf", "lmf")
-SS, DY = LAYERS.index("semistatic"), LAYERS.index("dynamic")
+# the mask each term reads and the sets it must not move
+ISOLATED = {"pmf": ("dynamic", ("static",)), "nmf": ("semistatic", ("dynamic",))}
 
 
 def _zero(ctx: RenderContext) -> Tensor:
@@ -30,7 +32,7 @@ def pmf_loss(weight: float) -> LossTerm:
         b = ctx.batch
         if b.motion is None or not bool(b.has_motion.any()):
             return _zero(ctx)
-        dyn = ctx.masks_isolated(("static",))[..., DY]
+        dyn = ctx.mask_isolated(*ISOLATED["pmf"])
         return weight * (dyn[b.has_motion] - b.motion[b.has_motion]).square().mean()
 
     return term
@@ -57,10 +59,19 @@ def nmf_loss(weight: float, threshold: float) -> LossTerm:
         if not bool(moving.any()):
             return _zero(ctx)
         x0, y0, x1, y1 = crop = _bbox(moving)
-        ss = ctx.masks_isolated(("dynamic",), crop)[..., SS]
+        ss = ctx.mask_isolated(*ISOLATED["nmf"], crop)
         return weight * ss[moving[:, y0:y1, x0:x1]].square().mean()
 
     return term
+
+
+def isolated_masks(terms: Iterable[str], trainable: tuple[str, ...],
+                   layers: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(layer, sets) masks the fusion ``terms`` will ask `RenderContext.mask_isolated` for, so
+    that a backend can render them in the main pass."""
+    specs = ((ISOLATED[t][0], isolation(ISOLATED[t][1], trainable, layers))
+             for t in terms if t in ISOLATED)
+    return tuple((layer, sets) for layer, sets in specs if sets)
 
 
 def fusion_terms(mode: str, cfg: FusionConfig) -> dict[str, LossTerm]:

@@ -26,9 +26,10 @@ class RenderContext:
     """The main render of a batch, plus layer masks whose gradient is kept from some sets.
 
     Compositing couples layers: a loss on one layer's mask also moves the others (through
-    transmittance, or the shared samples of a ray). `masks_isolated` renders the masks again with
-    those layers detached, only when one of them is being optimised; backends implement
-    `_isolated`.
+    transmittance, or the shared samples of a ray). `mask_isolated` gives a mask with no gradient
+    to some sets, only when one of them is being optimised: from the render when it computed that
+    mask in the same pass (its ``isolated``), else by rendering again with those sets detached
+    (backends implement `_isolated`).
     """
 
     batch: Batch
@@ -37,19 +38,28 @@ class RenderContext:
     layers: tuple[str, ...] = LAYERS
     _cache: dict = field(default_factory=dict)
 
-    def masks_isolated(self, no_grad_to: tuple[str, ...], crop: Crop | None = None) -> Tensor:
-        """Layer masks ``[C, h, w, 3]`` (cropped to ``crop``) with no gradient to ``no_grad_to``."""
-        detach = tuple(n for n in no_grad_to if n in self.trainable and n in self.layers)
-        if not detach:
-            m = self.render.masks
-            return m if crop is None else m[:, crop[1]:crop[3], crop[0]:crop[2]]
-        key = (detach, crop)
-        if key not in self._cache:
-            self._cache[key] = self._isolated(detach, crop)
-        return self._cache[key]
+    def mask_isolated(self, layer: str, no_grad_to: tuple[str, ...],
+                      crop: Crop | None = None) -> Tensor:
+        """``layer``'s mask ``[C, h, w]`` (cropped to ``crop``) with no gradient to
+        ``no_grad_to``."""
+        detach = isolation(no_grad_to, self.trainable, self.layers)
+        m = getattr(self.render, "isolated", {}).get((layer, detach)) if detach else \
+            self.render.masks[..., LAYERS.index(layer)]
+        if m is None:
+            key = (detach, crop)
+            if key not in self._cache:
+                self._cache[key] = self._isolated(detach, crop)
+            return self._cache[key][..., LAYERS.index(layer)]
+        return m if crop is None else m[:, crop[1]:crop[3], crop[0]:crop[2]]
 
     def _isolated(self, detach: tuple[str, ...], crop: Crop | None) -> Tensor:
         raise NotImplementedError
+
+
+def isolation(no_grad_to: tuple[str, ...], trainable: tuple[str, ...],
+              layers: tuple[str, ...]) -> tuple[str, ...]:
+    """The sets of ``no_grad_to`` that need detaching: those optimised and rendered."""
+    return tuple(n for n in no_grad_to if n in trainable and n in layers)
 
 
 LossTerm = Callable[[RenderContext], Tensor]

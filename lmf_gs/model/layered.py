@@ -8,7 +8,7 @@ for NeuralDiff's pseudo-colours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,6 +40,8 @@ class LayeredRender:
     means2d: Tensor  # [C, N_total, 2] projected means (gradient available after backward)
     radii: Tensor  # [C, N_total] or [C, N_total, 2]
     sizes: dict[str, int]  # Gaussians per set, in LAYERS order
+    # (layer, sets) -> [C, H, W] that layer's mask with no gradient to those sets (`render`)
+    isolated: dict[tuple[str, tuple[str, ...]], Tensor] = field(default_factory=dict)
 
     def set_slice(self, layer: str) -> slice:
         """Columns of ``means2d``/``radii`` belonging to ``layer``."""
@@ -225,14 +227,21 @@ class LayeredGaussians(nn.Module):
     def render(
         self, t: Tensor, w2c: Tensor, K: Tensor, width: int, height: int, backend: str = "auto",
         layers: tuple[str, ...] = LAYERS, detach: tuple[str, ...] = (),
+        isolate: tuple[tuple[str, tuple[str, ...]], ...] = (),
     ) -> LayeredRender:
         """Render cameras ``w2c [C, 4, 4]``, ``K [C, 3, 3]`` at normalised times ``t [C]``,
-        with only ``layers`` (the others contribute nothing) and no gradient to ``detach``."""
+        with only ``layers`` (the others contribute nothing) and no gradient to ``detach``;
+        ``isolate`` lists (layer, sets) whose mask is also rendered with no gradient to those
+        sets (`LayeredRender.isolated`)."""
         c2w = torch.linalg.inv(w2c)
         g, sizes = self.gaussians(t, c2w, layers, detach)
+        frozen = [torch.cat([torch.full((sizes[n],), n in sets, device=w2c.device)
+                             for n in LAYERS]) for _, sets in isolate]
         out = rasterize(g["means"], g["quats"], g["scales"], g["opacities"], g["colors"],
                         w2c, K, width, height, backend=backend,
-                        near_plane=self.near_plane)
+                        near_plane=self.near_plane,
+                        isolate=tuple((3 + LAYERS.index(layer), f)
+                                      for (layer, _), f in zip(isolate, frozen, strict=True)))
         feats = out.colors
         return LayeredRender(
             rgb=feats[..., :3],
@@ -244,6 +253,7 @@ class LayeredGaussians(nn.Module):
             means2d=out.means2d,
             radii=out.radii,
             sizes=sizes,
+            isolated={spec: feats[..., 7 + k] for k, spec in enumerate(isolate)},
         )
 
 

@@ -80,11 +80,20 @@ def logit_coefficients(
     return torch.stack([const, a * u + b * v, c * v + b * u, -0.5 * a, -b, -0.5 * c])
 
 
+Blocked = tuple[tuple[int, Tensor], ...]
+
+
 class CompositeTiles(torch.autograd.Function):
-    """(slot logits [6, S], slot features [F, S]) -> tile features [n_tiles, K, F]."""
+    """(slot logits [6, S], slot features [F, S]) -> tile features [n_tiles, K, F].
+
+    ``blocked``: pairs (feature channel f, slot mask [S] of 0/1) whose 1-slots get no gradient
+    from channel f, neither through their alpha nor their feature: channel f is then what a
+    render with those Gaussians detached would give, computed in the same pass.
+    """
 
     @staticmethod
-    def forward(ctx, logits: Tensor, feats: Tensor, layout: TileLayout, monomials: Tensor):
+    def forward(ctx, logits: Tensor, feats: Tensor, layout: TileLayout, monomials: Tensor,
+                blocked: Blocked = ()):
         out = feats.new_zeros(layout.n_tiles, monomials.shape[0], feats.shape[0])
         grad = any(ctx.needs_input_grad[:2])
         cache, cached = [], 0 if grad else CACHE_LIMIT
@@ -97,7 +106,7 @@ class CompositeTiles(torch.autograd.Function):
             if cached + w.numel() <= CACHE_LIMIT:
                 cache.append((w, nrho))
                 cached += w.numel()
-        ctx.layout, ctx.cache = layout, cache
+        ctx.layout, ctx.cache, ctx.blocked = layout, cache, blocked
         ctx.save_for_backward(logits, feats, monomials)
         return out
 
@@ -122,8 +131,15 @@ class CompositeTiles(torch.autograd.Function):
             behind = behind[:, -1:] - behind  # S_i
             # alpha_i dL/dalpha_i = w_i q_i - alpha_i S_i / (1 - alpha_i), 0 where clamped
             g_logit = behind.mul_(nrho).sub_(wq.mul_(torch.sign(nrho)))
+            for f, mask in ctx.blocked:  # take channel f's share back from its blocked slots
+                m = mask[sl].view(B, L)
+                g_feats[f, sl] *= 1.0 - m.flatten()
+                wqf = w * (feats[f, sl].view(B, L, 1) * m[..., None]) * g[:, f, None, :]
+                behind_f = torch.cumsum(w * feats[f, sl].view(B, L, 1) * g[:, f, None, :], 1)
+                behind_f = (behind_f[:, -1:] - behind_f) * m[..., None]
+                g_logit.sub_(behind_f.mul_(nrho).sub_(wqf.mul_(torch.sign(nrho))))
             g_logits[:, sl] = g_monomials @ g_logit.view(B * L, -1).T
-        return g_logits, g_feats, None, None
+        return g_logits, g_feats, None, None, None
 
 
 def _weights(

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+# extra channels of a render: (feature channel c, frozen [N] bool) -> a copy of channel c with
+# no gradient to the frozen Gaussians, as if they were detached
+Isolate = tuple[tuple[int, Tensor], ...]
+
 
 @dataclass
 class RenderOutput:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lmf_gs.render.output import RenderOutput
+from lmf_gs.render.output import Isolate, RenderOutput
 from lmf_gs.render.torch_backend import rasterize_torch
 
 BACKENDS = ("auto", "torch", "gsplat")
@@ -26,6 +26,7 @@ def rasterize(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
     backgrounds: Tensor | None = None,
+    isolate: Isolate = (),
 ) -> RenderOutput:
     """Render N Gaussians with D-channel features into C pinhole cameras (gsplat "RGB+ED").
 
@@ -43,6 +44,9 @@ def rasterize(
         backend: "auto" (gsplat for CUDA tensors when CUDA is available, else torch),
             "torch" (any device) or "gsplat" (CUDA tensors).
         backgrounds: [C, D] colours behind the Gaussians.
+        isolate: pairs (channel c, frozen [N] bool); each appends to ``colors`` a copy of
+            channel c whose gradient does not reach the frozen Gaussians (the torch backend
+            in the same pass, gsplat by rendering again with them detached).
 
     Returns:
         `RenderOutput`. ``out.means2d`` [C, N, 2] is the very tensor the rasteriser consumed
@@ -68,13 +72,24 @@ def rasterize(
             raise ValueError("the gsplat backend needs CUDA tensors; use backend='torch'")
         from lmf_gs.render.gsplat_backend import rasterize_gsplat
 
-        render = rasterize_gsplat
+        out = rasterize_gsplat(*gaussians, viewmats, Ks, width, height, near_plane, far_plane,
+                               backgrounds)
+        copies = [rasterize_gsplat(*_detached(gaussians, frozen), viewmats, Ks, width, height,
+                                   near_plane, far_plane, backgrounds).colors[..., c:c + 1]
+                  for c, frozen in isolate]
+        out.colors = torch.cat([out.colors, *copies], -1)
     else:
-        render = rasterize_torch
-    out = render(*gaussians, viewmats, Ks, width, height, near_plane, far_plane, backgrounds)
+        out = rasterize_torch(*gaussians, viewmats, Ks, width, height, near_plane, far_plane,
+                              backgrounds, isolate)
     if out.means2d.requires_grad:
         out.means2d.retain_grad()
     return out
+
+
+def _detached(gaussians: list[Tensor], frozen: Tensor) -> list[Tensor]:
+    """The [B, N, *] Gaussian tensors with the ``frozen [N]`` ones cut from the graph."""
+    return [torch.where(frozen.view(1, -1, *[1] * (x.dim() - 2)), x.detach(), x)
+            for x in gaussians]
 
 
 def _check(name: str, x: Tensor, shape: tuple[int, ...]) -> None:

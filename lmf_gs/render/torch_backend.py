@@ -22,7 +22,7 @@ from lmf_gs.render.composite import (
     logit_coefficients,
     pixel_monomials,
 )
-from lmf_gs.render.output import RenderOutput
+from lmf_gs.render.output import Isolate, RenderOutput
 from lmf_gs.render.projection import ALPHA_THRESHOLD, Projection, project
 from lmf_gs.render.tiles import TileLayout, layout_tiles
 
@@ -43,15 +43,28 @@ def rasterize_torch(
     near_plane: float,
     far_plane: float,
     backgrounds: Tensor | None,
+    isolate: Isolate = (),
 ) -> RenderOutput:
-    """Render C cameras; Gaussian tensors are [B, N, *] with B = 1 (shared) or B = C."""
+    """Render C cameras; Gaussian tensors are [B, N, *] with B = 1 (shared) or B = C.
+
+    ``isolate`` (see `rasterize`) appends its channels to the colours in the same pass: the
+    compositing backward keeps each one's gradient from its frozen Gaussians.
+    """
     proj = project(means, quats, scales, opacities, viewmats, Ks, width, height,
                    near_plane, far_plane)
     layout = layout_tiles(proj.means2d.detach(), proj.radii, proj.depths.detach(), width, height,
                           TILE_SIZE, CHUNK_BUDGET)
+    D = colors.shape[-1]
+    if isolate:
+        colors = torch.cat([colors, colors[..., [c for c, _ in isolate]]], -1)
+        if backgrounds is not None:
+            backgrounds = torch.cat([backgrounds, backgrounds[:, [c for c, _ in isolate]]], -1)
     logits, feats = _slot_inputs(proj, opacities, colors, layout)
+    ids = layout.gaussian_ids.clamp_min(0) % proj.depths.shape[1]
+    blocked = tuple((D + k, frozen.to(feats.dtype).index_select(0, ids))
+                    for k, (_, frozen) in enumerate(isolate))
     monomials = pixel_monomials(TILE_SIZE, logits.dtype, logits.device)
-    tiles = CompositeTiles.apply(logits, feats, layout, monomials)  # [n_tiles, K, D + 2]
+    tiles = CompositeTiles.apply(logits, feats, layout, monomials, blocked)  # [n_tiles, K, F]
 
     C = viewmats.shape[0]
     out = _untile(tiles, layout, C, width, height)  # [C, H, W, D + 2]: features, depth, alpha

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lmf_gs.config import Config, TrainConfig
+from lmf_gs.core.fusion import isolated_masks
 from lmf_gs.core.layers import LAYERS, NON_STATIC
 from lmf_gs.core.loop import LoopSettings
 from lmf_gs.core.losses import LossTerm, psnr, total_loss
@@ -177,7 +178,8 @@ class Optimisation:
                            fetch=None if self.prefetch is None else self.prefetch.get)
         layers = self.tcfg.warmup_layers if self.step < self.tcfg.warmup else LAYERS
         render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
-                                   self.cams.height, self.cfg.render.backend, layers)
+                                   self.cams.height, self.cfg.render.backend, layers,
+                                   isolate=isolated_masks(self.terms, self.layers, layers))
         ctx = GaussianRenderContext(model=self.model, batch=batch, render=render,
                                     backend=self.cfg.render.backend, trainable=self.layers,
                                     layers=layers)
