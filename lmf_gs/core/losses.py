@@ -19,6 +19,8 @@ class LayerImages(Protocol):
     rgb: Tensor  # [C, H, W, 3]
     masks: Tensor  # [C, H, W, 3] static, semi-static, dynamic
     beta: Tensor  # [C, H, W] uncertainty image B (beta_min included)
+    # (layer, sets) -> [C, H, W] masks the render computed with no gradient to those sets
+    isolated: dict[tuple[str, tuple[str, ...]], Tensor]
 
 
 @dataclass(kw_only=True)
@@ -43,7 +45,7 @@ class RenderContext:
         """``layer``'s mask ``[C, h, w]`` (cropped to ``crop``) with no gradient to
         ``no_grad_to``."""
         detach = isolation(no_grad_to, self.trainable, self.layers)
-        m = getattr(self.render, "isolated", {}).get((layer, detach)) if detach else \
+        m = self.render.isolated.get((layer, detach)) if detach else \
             self.render.masks[..., LAYERS.index(layer)]
         if m is None:
             key = (detach, crop)

@@ -12,7 +12,7 @@ same up to the channel factor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -33,6 +33,7 @@ class NerfRender:
     depth: Tensor  # [R, 1, 1]
     alpha: Tensor  # [R, 1, 1]
     rays: RayRender
+    isolated: dict = field(default_factory=dict)  # none: NeRF isolates by rendering again
 
     @classmethod
     def of(cls, r: RayRender) -> NerfRender:

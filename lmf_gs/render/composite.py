@@ -130,14 +130,15 @@ class CompositeTiles(torch.autograd.Function):
             behind = torch.cumsum(wq, 1)
             behind = behind[:, -1:] - behind  # S_i
             # alpha_i dL/dalpha_i = w_i q_i - alpha_i S_i / (1 - alpha_i), 0 where clamped
-            g_logit = behind.mul_(nrho).sub_(wq.mul_(torch.sign(nrho)))
+            unclamped = torch.sign(nrho)
+            g_logit = behind.mul_(nrho).sub_(wq.mul_(unclamped))
             for f, mask in ctx.blocked:  # take channel f's share back from its blocked slots
-                m = mask[sl].view(B, L)
-                g_feats[f, sl] *= 1.0 - m.flatten()
-                wqf = w * (feats[f, sl].view(B, L, 1) * m[..., None]) * g[:, f, None, :]
-                behind_f = torch.cumsum(w * feats[f, sl].view(B, L, 1) * g[:, f, None, :], 1)
-                behind_f = (behind_f[:, -1:] - behind_f) * m[..., None]
-                g_logit.sub_(behind_f.mul_(nrho).sub_(wqf.mul_(torch.sign(nrho))))
+                m = mask[sl].view(B, L, 1)
+                g_feats[f, sl] *= 1.0 - mask[sl]
+                wqf = w * feats[f, sl].view(B, L, 1) * g[:, f, None, :]  # w_i f_i g
+                behind_f = torch.cumsum(wqf, 1)
+                behind_f = behind_f[:, -1:] - behind_f
+                g_logit.sub_(behind_f.mul_(nrho).sub_(wqf.mul_(unclamped)).mul_(m))
             g_logits[:, sl] = g_monomials @ g_logit.view(B * L, -1).T
         return g_logits, g_feats, None, None, None
 

@@ -54,15 +54,17 @@ def rasterize_torch(
                    near_plane, far_plane)
     layout = layout_tiles(proj.means2d.detach(), proj.radii, proj.depths.detach(), width, height,
                           TILE_SIZE, CHUNK_BUDGET)
-    D = colors.shape[-1]
+    D, copied = colors.shape[-1], [c for c, _ in isolate]
     if isolate:
-        colors = torch.cat([colors, colors[..., [c for c, _ in isolate]]], -1)
+        colors = torch.cat([colors, colors[..., copied]], -1)
         if backgrounds is not None:
-            backgrounds = torch.cat([backgrounds, backgrounds[:, [c for c, _ in isolate]]], -1)
+            backgrounds = torch.cat([backgrounds, backgrounds[:, copied]], -1)
     logits, feats = _slot_inputs(proj, opacities, colors, layout)
-    ids = layout.gaussian_ids.clamp_min(0) % proj.depths.shape[1]
-    blocked = tuple((D + k, frozen.to(feats.dtype).index_select(0, ids))
-                    for k, (_, frozen) in enumerate(isolate))
+    blocked = ()
+    if isolate:  # slot -> Gaussian (ids are camera * N + gaussian; padding reads Gaussian 0)
+        ids = layout.gaussian_ids.clamp_min(0) % proj.depths.shape[1]
+        blocked = tuple((D + k, frozen.to(feats.dtype).index_select(0, ids))
+                        for k, (_, frozen) in enumerate(isolate))
     monomials = pixel_monomials(TILE_SIZE, logits.dtype, logits.device)
     tiles = CompositeTiles.apply(logits, feats, layout, monomials, blocked)  # [n_tiles, K, F]
 
