@@ -158,8 +158,9 @@ class TrainConfig(Section):
     sparsity: float = 0.05
     # layered motion fusion during training (PMF/NMF of `fusion`) on every training frame that
     # has a 2D motion mask (frames without one get none): the layers start from the masks and TR
-    # corrects them (README, "Layers on real footage"). It re-renders the masks with a set
-    # detached, so a step with a mask costs ~2-3x one without
+    # corrects them (README, "Layers on real footage"). The isolated masks it needs come from
+    # the same pass on the CPU rasteriser (gsplat renders them again): a step with a mask costs
+    # ~1.5x one without on the CPU
     fusion: Literal["none", "pmf", "nmf", "lmf"] = "lmf"
     # the first iterations render only the world-frame sets, so that the scene's geometry is in
     # place before the camera-frame dynamic set can explain any of it
