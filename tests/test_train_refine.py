@@ -126,3 +126,28 @@ def test_ablate_and_report_tables(trained):
     assert md.count("\n") == len(rows) + 2 and "%" in md
     res = runner.invoke(app, ["report", "--scene", "SYN_T", "--out", str(out)])
     assert res.exit_code == 0 and "gs/refine-lmf-n0" in res.output
+
+
+def test_refinement_learning_rates(trained):
+    """TR optimises the semi-static and dynamic sets only, at refine.lr_scale x the training
+    learning rates (networks and readout alike), the semi-static set further x
+    semistatic_lr_scale."""
+    from lmf_gs.backends.gaussian import GaussianBackend
+    from lmf_gs.config import load_config
+    from lmf_gs.data.scene import Scene
+
+    root, out = trained
+    cfg = load_config(out / "SYN_T" / "gs" / "config.yaml",
+                      [f"data.root={root}", "refine.lr_scale=0.3",
+                       "refine.semistatic_lr_scale=0.5"])
+    backend, _ = GaussianBackend.load(out / "SYN_T" / "gs", Scene("SYN_T", cfg.data), cfg)
+    opt = backend.refinement([0, 1], "lmf")
+    t = cfg.train
+    assert set(opt.set_opts) == {"semistatic", "dynamic"}
+    dyn, ss = opt.set_opts["dynamic"], opt.set_opts["semistatic"]
+    assert dyn["opacities"].param_groups[0]["lr"] == pytest.approx(t.lr_opacities * 0.3)
+    assert dyn["readout"].param_groups[0]["lr"] == pytest.approx(t.lr_readout * 0.3)
+    assert ss["opacities"].param_groups[0]["lr"] == pytest.approx(t.lr_opacities * 0.3 * 0.5)
+    nets = {g["layer"]: g["lr"] for g in opt.net_opt.param_groups}
+    assert nets == pytest.approx({"dynamic": t.lr_networks * 0.3,
+                                  "semistatic": t.lr_networks * 0.3 * 0.5})
