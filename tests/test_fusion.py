@@ -147,3 +147,28 @@ def test_isolated_mask_in_the_main_pass_has_the_gradients_of_a_second_render(nam
     moved = {n for n in LAYERS if float(grads[1][f"sets.{n}.means"].abs().sum()) > 0}
     assert {"pmf": "dynamic", "nmf": "semistatic"}[name] in moved
     assert {"pmf": "static", "nmf": "dynamic"}[name] not in moved
+
+
+def test_training_renders_isolated_masks_only_for_frames_with_a_mask(tmp_path):
+    """A step on a frame without a 2D motion mask has no fusion loss, so it renders no isolated
+    mask channels (the official MG cache holds test frames only: most EPIC training frames)."""
+    from conftest import make_tiny_root
+
+    from lmf_gs.backends.gaussian import GaussianBackend
+    from lmf_gs.config import load_config
+    from lmf_gs.data.scene import Scene
+
+    tiny = make_tiny_root(tmp_path / "data")
+    cfg = load_config("gs_cpu", [f"data.root={tiny.root}", "model.n_static=50",
+                                 "model.n_semistatic=20", "model.n_dynamic=20",
+                                 "train.warmup=0", "train.workers=0"])
+    scene = Scene(tiny.vid, cfg.data)
+    without, with_mask = scene.index(tiny.frames[0]), scene.index(tiny.frames[1])
+    backend = GaussianBackend.initialise(scene, cfg, [without, with_mask])
+    seen = []
+    render = backend.model.render
+    backend.model.render = lambda *a, **k: seen.append(k["isolate"]) or render(*a, **k)
+    opt = backend.training([without, with_mask])
+    for _ in range(2):
+        opt.iteration()
+    assert sorted(map(len, seen)) == [0, 2]  # PMF's and NMF's masks on the frame with one

@@ -177,9 +177,11 @@ class Optimisation:
         batch = make_batch(self.scene, self.cams, idx, motion=self.needs_motion,
                            fetch=None if self.prefetch is None else self.prefetch.get)
         layers = self.tcfg.warmup_layers if self.step < self.tcfg.warmup else LAYERS
+        # the fusion terms' isolated masks only for a batch with a 2D motion mask to fuse
+        isolate = () if batch.motion is None else isolated_masks(self.terms, self.layers, layers)
         render = self.model.render(batch.t, batch.w2c, batch.K, self.cams.width,
                                    self.cams.height, self.cfg.render.backend, layers,
-                                   isolate=isolated_masks(self.terms, self.layers, layers))
+                                   isolate=isolate)
         ctx = GaussianRenderContext(model=self.model, batch=batch, render=render,
                                     backend=self.cfg.render.backend, trainable=self.layers,
                                     layers=layers)

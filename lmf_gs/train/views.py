@@ -54,9 +54,10 @@ def make_batch(
     scene: Scene, cams: Cameras, idx: list[int], motion: bool = False,
     fetch: Callable[[int], Sample] | None = None,
 ) -> Batch:
-    """Targets of frames ``idx`` (images, and motion masks when ``motion``), read through
-    ``fetch(i)`` (e.g. `Prefetcher.get`) when given. Frames cross to the device as uint8
-    (pinned, without blocking, on CUDA) and become float there."""
+    """Targets of frames ``idx`` (images, and motion masks when ``motion`` and some frame has
+    one: ``batch.motion`` stays None otherwise), read through ``fetch(i)`` (e.g.
+    `Prefetcher.get`) when given. Frames cross to the device as uint8 (pinned, without
+    blocking, on CUDA) and become float there."""
     device = cams.w2c.device
     samples = [fetch(i) if fetch is not None else
                Sample(i, scene.image_u8(i), scene.motion_mask_u8(i) if motion else None)
@@ -72,7 +73,7 @@ def make_batch(
     batch = Batch(index=index, t=cams.t[index], w2c=cams.w2c[index],
                   K=cams.K[None].expand(len(idx), 3, 3),
                   image=to_device(np.stack([s.image for s in samples])))
-    if motion:
+    if motion and any(s.mask is not None for s in samples):
         batch.has_motion = torch.tensor([s.mask is not None for s in samples], device=device)
         zeros = np.zeros((cams.height, cams.width), np.uint8)
         batch.motion = to_device(np.stack([zeros if s.mask is None else s.mask
