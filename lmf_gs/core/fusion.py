@@ -2,7 +2,8 @@
 
 Frames of a batch without a 2D motion mask contribute no fusion loss. Each term moves only the
 layers it is about: PMF never moves the static set, NMF never moves the dynamic set (their masks
-are re-rendered with those sets detached when they are being optimised, see `RenderContext`).
+come with no gradient to those sets when they are being optimised: `RenderContext.mask_isolated`,
+rendered in the main pass when the backend can, see `isolated_masks`).
 """
 
 from __future__ import annotations
