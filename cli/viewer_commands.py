@@ -48,12 +48,13 @@ def viewer(
     cfg = run_config(train_dir, config, set_, data_root)
     source, first = open_run(train_dir, cfg, scene, refined)
     view = Viewer(source, first, host, port, Sizes(moving_size, full_size), title=scene)
-    url = view.start()
-    states = ", ".join(source.labels)
-    console.print(f"{scene}: {len(source.recording)} frames, models: {states}; rendering with "
-                  f"{source.backend} on {source.device}", highlight=False)
-    console.print(f"viewer at [bold]{url}[/bold]  (Ctrl-C to stop)", highlight=False)
-    try:
+    try:  # from the server's start: a Ctrl-C at any point after it stops it (its threads
+        # would keep the process alive)
+        url = view.start()
+        states = ", ".join(source.labels)
+        console.print(f"{scene}: {len(source.recording)} frames, models: {states}; rendering "
+                      f"with {source.backend} on {source.device}", highlight=False)
+        console.print(f"viewer at [bold]{url}[/bold]  (Ctrl-C to stop)", highlight=False)
         while True:
             time.sleep(1.0)
     except KeyboardInterrupt:
