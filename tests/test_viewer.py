@@ -267,7 +267,10 @@ def test_command_prints_url_serves_and_stops_on_ctrl_c(run):
     proc = subprocess.Popen(
         [sys.executable, "-c", "from cli.main import main; main()", "viewer", "--scene", VID,
          "--data-root", str(root), "--out", str(out), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        # a test run started in the background (nohup, `&`) ignores SIGINT, and the child would
+        # inherit that: give it the default disposition, as a terminal's Ctrl-C finds it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         for line in proc.stdout:
