@@ -57,10 +57,11 @@ def train_run(
             console.print(f"{vid}: {kind.label}, {len(train_idx)} training / {len(held)} "
                           f"held-out frames at {scene.width}x{scene.height}, device "
                           f"{backend.device}, {sizes}, {opt.iters} iterations")
-            if {"pmf", "nmf"} & set(opt.terms):
+            fused = [t for t in ("pmf", "nmf") if t in opt.terms]
+            if fused:
                 masked = sum(scene.masks.path(scene.frames[i]) is not None for i in train_idx)
-                console.print(f"fusion ({', '.join(t for t in ('pmf', 'nmf') if t in opt.terms)}"
-                              f") on the {masked} training frames with a 2D motion mask"
+                console.print(f"fusion ({', '.join(fused)}) on the {masked} training frames with "
+                              "a 2D motion mask"
                               + ("; `lmf-gs motion-masks` makes them" if masked == 0 else ""))
             run_loop(opt, run_dir, description=f"train {kind.name}", counts=backend.counts,
                      save=lambda st: save_checkpoint(run_dir, st, cfg,
